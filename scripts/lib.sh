@@ -54,3 +54,17 @@ ensure_collection_link() {
   mkdir -p "$(dirname "$COLLECTION_LINK")"
   ln -sfn "$REPO_ROOT" "$COLLECTION_LINK"
 }
+
+# ansible-test resolves the working directory physically, so it needs a real copy under ansible_collections/.
+# copy_for_ansible_test prints the copy's path; the copy holds what git tracks plus new, not-ignored files.
+# It lives outside the checkout: inside it, ansible-test would see the checkout's git and its .gitignore.
+copy_for_ansible_test() {
+  local dest="${TMPDIR:-/tmp}/rubymanager-sp-ansible-test-$(id -u)/ansible_collections/rubymanager/session_persistence"
+  rm -rf "$dest" && mkdir -p "$dest"
+  if git -C "$REPO_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    (cd "$REPO_ROOT" && git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -C "$dest" -xf -)
+  else
+    tar -C "$REPO_ROOT" --exclude=./.venv --exclude=./.build --exclude=./.git -cf - . | tar -C "$dest" -xf -
+  fi
+  echo "$dest"
+}
