@@ -1,0 +1,234 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, RubyManager maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Finding sessions: legacy roots (with globs), candidate session directories, and the state of the
+sessions root. Metadata only, except ``creds_problem_of`` which reads one creds file.
+
+Plain Python, no Ansible imports.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import collections
+import errno
+import glob
+import os
+import stat
+
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
+    MAX_CREDS_BYTES, creds_filename, creds_problem)
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import name_problem
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
+    lstat_at, open_dir, read_file_at)
+
+# A legacy root as given (``path``, glob matches expanded, trailing slashes removed) and resolved (``real``).
+Root = collections.namedtuple('Root', 'path real')
+
+# One legacy session directory: ``root`` (a Root), ``name``, ``path`` (display path of the directory),
+# ``creds`` (creds file name) and ``creds_st`` (its lstat, or None when missing).
+Candidate = collections.namedtuple('Candidate', 'name root path creds creds_st')
+
+# States of ``<dest>/<name>``.
+ABSENT = 'absent'        # nothing there
+EMPTY = 'empty'          # an empty directory (the role pre-creates those for onboarding)
+INVALID = 'invalid'      # a directory without a usable creds file (missing, empty or not a regular file)
+VALID = 'valid'          # a directory with a non-empty regular creds file: a session
+NOT_DIR = 'not_dir'      # a file, symlink or something else: never touched
+
+
+def _strip(path):
+    stripped = path.rstrip('/')
+    return stripped or '/'
+
+
+def _inside(path, parent):
+    return path == parent or path.startswith(parent.rstrip('/') + '/')
+
+
+def expand_roots(patterns, dest):
+    """Expand ``patterns`` (paths or shell globs) into existing directories, in the given order.
+
+    Glob matches are sorted. Missing roots are skipped, duplicates (same real path) kept once, and
+    ``dest`` - or anything inside it - is never a legacy root. Returns ``(roots, skipped)`` where
+    ``skipped`` is a list of ``(path, reason)``.
+    """
+    dest_real = os.path.realpath(dest)
+    roots, skipped, seen = [], [], set()
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                skipped.append((pattern, 'no match'))
+        else:
+            matches = [pattern]
+        for match in matches:
+            path = _strip(match)
+            real = os.path.realpath(path)
+            if not os.path.isdir(real):
+                skipped.append((path, 'does not exist' if not os.path.lexists(path) else 'not a directory'))
+                continue
+            if _inside(real, dest_real):
+                skipped.append((path, 'is the sessions root (dest) or inside it'))
+                continue
+            if real in seen:
+                continue
+            seen.add(real)
+            roots.append(Root(path, real))
+    return roots, skipped
+
+
+def find_candidates(roots, layout, creds_file=None, names=None, dest=None):
+    """Find legacy session directories in ``roots`` (from ``expand_roots``).
+
+    With ``names`` only those names are looked up (a directory without a creds file is still returned,
+    with ``creds_st`` None, so it can be reported as invalid). Without ``names`` every directory holding
+    its creds file is a candidate (discovery); unsafe directory names are warned about and skipped.
+    Symlinked session directories are never followed. Returns ``(OrderedDict name -> [Candidate, ...]
+    in root order, sorted by name; warnings)``.
+    """
+    found = {}
+    warnings = []
+    dest_real = os.path.realpath(dest) if dest else None
+    for root in roots:
+        try:
+            root_fd = open_dir(root.real, follow=True)
+        except OSError as exc:
+            warnings.append('%s: legacy root not searched (%s)' % (root.path, exc.strerror))
+            continue
+        try:
+            if names is not None:
+                entries = [(name, lstat_at(root_fd, name)) for name in names]
+            else:
+                with os.scandir(root_fd) as it:
+                    entries = sorted((entry.name, None) for entry in it if '\\' not in entry.name)
+            for name, st in entries:
+                if st is None and names is None:
+                    st = lstat_at(root_fd, name)
+                if st is None:
+                    continue
+                path = os.path.join(root.path, name)
+                if dest_real is not None and os.path.join(root.real, name) == dest_real:
+                    continue
+                creds = creds_filename(layout, name, creds_file) if not name_problem(name) else None
+                if stat.S_ISLNK(st.st_mode):
+                    if names is not None or (creds and os.path.lexists(os.path.join(root.real, name, creds))):
+                        warnings.append('%s: is a symlink; not followed (legacy session skipped)' % path)
+                    continue
+                if not stat.S_ISDIR(st.st_mode):
+                    continue
+                if names is None:
+                    problem = name_problem(name)
+                    if problem is not None:
+                        if _holds_any_creds(root.real, name, layout, creds_file):
+                            warnings.append('%s: directory name %r is not a safe session name (it %s); skipped'
+                                            % (path, name, problem))
+                        continue
+                creds_st = _lstat_path(os.path.join(root.real, name, creds))
+                if creds_st is None and names is None:
+                    continue
+                found.setdefault(name, []).append(Candidate(name, root, path, creds, creds_st))
+        finally:
+            os.close(root_fd)
+    ordered = collections.OrderedDict((name, found[name]) for name in sorted(found))
+    return ordered, warnings
+
+
+def _lstat_path(path):
+    try:
+        return os.lstat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+
+
+def _holds_any_creds(root, name, layout, creds_file):
+    pattern = creds_file if creds_file else layout.creds_pattern
+    creds = pattern.replace('{name}', name)
+    if '/' in creds or not creds:
+        return False
+    return os.path.lexists(os.path.join(root, name, creds))
+
+
+def order_candidates(candidates, prefer='first'):
+    """Candidates in order of preference: ``first`` = order of the legacy roots, ``newest`` = latest creds
+    mtime first (ties keep root order; candidates without a creds file last)."""
+    if prefer == 'first':
+        return list(candidates)
+    if prefer != 'newest':
+        raise ValueError("prefer must be 'first' or 'newest', got %r" % (prefer,))
+    return sorted(candidates, key=lambda cand: -cand.creds_st.st_mtime_ns if cand.creds_st else float('inf'))
+
+
+def creds_problem_of(candidate):
+    """Why ``candidate``'s creds file is unusable, or None when it is a non-empty JSON object.
+
+    Reads the creds file without following symlinks (neither the session directory nor the file).
+    """
+    if candidate.creds_st is None:
+        return 'no creds file %s' % candidate.creds
+    if not stat.S_ISREG(candidate.creds_st.st_mode):
+        return 'creds file %s is not a regular file' % candidate.creds
+    try:
+        root_fd = open_dir(candidate.root.real, follow=True)
+        try:
+            session_fd = open_dir(candidate.name, dir_fd=root_fd)
+            try:
+                data = read_file_at(session_fd, candidate.creds, MAX_CREDS_BYTES)
+            finally:
+                os.close(session_fd)
+        finally:
+            os.close(root_fd)
+    except OSError as exc:
+        return 'cannot read creds file %s: %s' % (candidate.creds, exc.strerror or exc)
+    return creds_problem(data)
+
+
+def dest_state(dest_fd, name, creds):
+    """State of ``<dest>/<name>`` from metadata only: ``(state, creds lstat or None)``.
+
+    A session counts as present (VALID) when it is a real directory with a non-empty regular creds file;
+    contents are not read so that a run with nothing to do reads no file.
+    """
+    st = lstat_at(dest_fd, name)
+    if st is None:
+        return ABSENT, None
+    if not stat.S_ISDIR(st.st_mode):
+        return NOT_DIR, None
+    try:
+        creds_st = os.stat(os.path.join(name, creds), dir_fd=dest_fd, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            raise
+        creds_st = None
+    if creds_st is not None and stat.S_ISREG(creds_st.st_mode) and creds_st.st_size > 0:
+        return VALID, creds_st
+    if creds_st is None:
+        fd = open_dir(name, dir_fd=dest_fd)
+        try:
+            with os.scandir(fd) as it:
+                empty = next(iter(it), None) is None
+        finally:
+            os.close(fd)
+        if empty:
+            return EMPTY, None
+    return INVALID, creds_st
+
+
+def list_dest_sessions(dest, layout, creds_file=None):
+    """Sorted names of the sessions present in ``dest`` (directories with a non-empty regular creds file)."""
+    result = []
+    fd = open_dir(dest, follow=True)
+    try:
+        with os.scandir(fd) as it:
+            names = sorted(entry.name for entry in it if not entry.name.startswith('.'))
+        for name in names:
+            if name_problem(name):
+                continue
+            state, _st = dest_state(fd, name, creds_filename(layout, name, creds_file))
+            if state == VALID:
+                result.append(name)
+    finally:
+        os.close(fd)
+    return result

@@ -1,0 +1,441 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, RubyManager maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one-time migration of legacy sessions into the fixed sessions root (used by ``session_migrate``).
+
+``migrate(options)`` does the whole run and returns the result dict; ``MigrationFailed`` carries the same
+dict when some sessions failed. Plain Python, no Ansible imports.
+
+What happens to ``<dest>/<name>`` (``dest_state`` in discovery):
+
+* absent                 -> the staged copy is renamed into place.
+* empty directory        -> (the role pre-creates those) the staged copy is renamed over it; rename(2)
+                            replaces an empty directory atomically, so there is no moment without it.
+* directory without a usable creds file (missing/empty creds, but other files)
+                         -> it is not a session; it is renamed to ``.backup/<name>.<timestamp>`` and the
+                            staged copy is renamed into place. Nothing is deleted.
+* valid session          -> ``on_conflict`` decides: keep (default), newest (replace only when the chosen
+                            legacy creds file is newer; old one renamed into ``.backup`` first), fail.
+* anything else (file, symlink) -> error for that session, never touched.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import binascii
+import errno
+import grp
+import hashlib
+import os
+import pwd
+import re
+import time
+
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils import discovery
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
+    DEFAULT_LAYOUT, creds_filename, get_layout)
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import check_session_name
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
+    CopySettings, SessionError, acquire_lock, copy_plan, open_dir, os_error, remove_verified, rmtree_at,
+    scan_session, verify_copy)
+
+LOCK_NAME = '.session_migrate.lock'
+STAGING_PREFIX = '.staging-'
+BACKUP_DIR = '.backup'
+STORAGE_ROLE = 'rubymanager.session_persistence.session_storage'
+
+MODES = ('copy', 'move')
+PREFER = ('first', 'newest')
+ON_CONFLICT = ('keep', 'newest', 'fail')
+
+
+class SetupError(Exception):
+    """Bad options or an unusable ``dest``: nothing has been touched."""
+
+
+class MigrationFailed(Exception):
+    """Some sessions failed; ``result`` holds everything that was done and ``errors``."""
+
+    def __init__(self, msg, result):
+        super(MigrationFailed, self).__init__(msg)
+        self.result = result
+
+
+def parse_mode(value, option):
+    """Octal string such as ``'2750'`` / ``'0640'`` -> int. World permission bits are refused."""
+    text = str(value).strip()
+    if not re.match(r'^0?[0-7]{3,4}$', text):
+        raise SetupError('%s must be an octal mode string like "0640" or "2750" (quote it in YAML), got %r'
+                         % (option, value))
+    mode = int(text, 8)
+    if mode & 0o007:
+        raise SetupError('%s %r gives permissions to others (world); session credentials must never be '
+                         'world-accessible. Use something like "0640"/"2750"%s'
+                         % (option, value, ' (an unquoted 0640 in YAML becomes the number 416)'
+                            if text == '416' else ''))
+    return mode
+
+
+def resolve_owner(owner, group):
+    """``(uid, gid)`` of user ``owner`` and group ``group`` (names or numbers); SetupError if unknown."""
+    def lookup(value, getter, what):
+        text = str(value)
+        try:
+            return getter(text)
+        except KeyError:
+            if text.isdigit():
+                return int(text)
+            raise SetupError('%s %r does not exist on this host; create it first or set the %s option'
+                             % (what, text, what))
+    uid = lookup(owner, lambda v: pwd.getpwnam(v).pw_uid, 'owner')
+    gid = lookup(group, lambda v: grp.getgrnam(v).gr_gid, 'group')
+    return uid, gid
+
+
+def _component(name, suffix):
+    """``name`` + ``suffix`` as one file name of at most 255 bytes (long names are hashed)."""
+    if len((name + suffix).encode('utf-8', 'surrogateescape')) <= 255:
+        return name + suffix
+    return hashlib.sha256(name.encode('utf-8', 'surrogateescape')).hexdigest()[:32] + suffix
+
+
+def _token():
+    return binascii.hexlify(os.urandom(4)).decode('ascii')
+
+
+class Options(object):
+    """Options of a migration run; the same names as the module options."""
+
+    def __init__(self, dest, legacy_roots, sessions=None, layout=DEFAULT_LAYOUT, creds_file=None,
+                 normalize_names=True, owner='www-data', group='www-data', dir_mode='2750', file_mode='0640',
+                 mode='copy', prefer='first', on_conflict='keep', lock_timeout=300, check_mode=False,
+                 want_diff=False, use_syncfs=None):
+        self.dest = dest
+        self.legacy_roots = list(legacy_roots or [])
+        self.sessions = list(sessions) if sessions is not None else None
+        self.layout = layout
+        self.creds_file = creds_file
+        self.normalize_names = normalize_names
+        self.owner = owner
+        self.group = group
+        self.dir_mode = dir_mode
+        self.file_mode = file_mode
+        self.mode = mode
+        self.prefer = prefer
+        self.on_conflict = on_conflict
+        self.lock_timeout = lock_timeout
+        self.check_mode = check_mode
+        self.want_diff = want_diff
+        self.use_syncfs = use_syncfs
+
+
+def new_result(move):
+    result = {
+        'changed': False, 'migrated': [], 'present': [], 'not_found': [], 'invalid': [], 'duplicates': [],
+        'warnings': [], 'errors': [], 'stale_staging': [], 'legacy_roots': [],
+    }
+    if move:
+        result['removed'] = []
+    return result
+
+
+def validate(options):
+    """Check every option before anything is touched; returns ``(layout, settings)``."""
+    try:
+        layout = get_layout(options.layout)
+    except ValueError as exc:
+        raise SetupError(str(exc))
+    for value, choices, option in ((options.mode, MODES, 'mode'), (options.prefer, PREFER, 'prefer'),
+                                   (options.on_conflict, ON_CONFLICT, 'on_conflict')):
+        if value not in choices:
+            raise SetupError('%s must be one of %s, got %r' % (option, ', '.join(choices), value))
+    if options.sessions is not None:
+        for name in options.sessions:
+            try:
+                check_session_name(name)
+            except ValueError as exc:
+                raise SetupError(str(exc))
+    try:
+        creds_filename(layout, 'example', options.creds_file)
+    except ValueError as exc:
+        raise SetupError(str(exc))
+    if not options.legacy_roots:
+        raise SetupError('legacy_roots must list at least one directory (or glob) to search')
+    try:
+        timeout = float(options.lock_timeout)
+    except (TypeError, ValueError):
+        timeout = -1
+    if timeout < 0:
+        raise SetupError('lock_timeout must be a number of seconds >= 0, got %r' % (options.lock_timeout,))
+    dir_mode = parse_mode(options.dir_mode, 'dir_mode')
+    file_mode = parse_mode(options.file_mode, 'file_mode')
+    uid, gid = resolve_owner(options.owner, options.group)
+    settings = CopySettings(uid, gid, dir_mode, file_mode, use_syncfs=options.use_syncfs,
+                            hash_files=options.mode == 'move')
+    return layout, settings
+
+
+def migrate(options, warn=None):
+    """Run the migration described by ``options`` (an ``Options``). Returns the result dict.
+
+    Raises SetupError (nothing touched), LockTimeout, or MigrationFailed (with the result) when at least one
+    session failed; the other sessions are still processed.
+    """
+    layout, settings = validate(options)
+    dest = options.dest
+    if not os.path.isdir(dest):
+        raise SetupError('The sessions root (dest) %s does not exist or is not a directory. Apply the %s role '
+                         'first: it creates the sessions root with the right owner and modes.'
+                         % (dest, STORAGE_ROLE))
+    result = new_result(options.mode == 'move')
+    try:
+        dest_fd = open_dir(dest, follow=True)
+    except OSError as exc:
+        raise SetupError('Cannot open the sessions root (dest) %s: %s' % (dest, exc.strerror))
+    try:
+        lock_fd = acquire_lock(dest_fd, LOCK_NAME, float(options.lock_timeout), os.path.join(dest, LOCK_NAME),
+                               create=not options.check_mode)
+        try:
+            _run(options, layout, settings, dest_fd, result)
+        finally:
+            if lock_fd is not None:
+                os.close(lock_fd)
+    finally:
+        os.close(dest_fd)
+    if warn is not None:
+        for message in result['warnings']:
+            warn(message)
+    if result['errors']:
+        msg = '%d session(s) failed: %s' % (len(result['errors']), '; '.join(
+            '%s: %s' % (err['name'], err['msg']) for err in result['errors']))
+        raise MigrationFailed(msg, result)
+    return result
+
+
+def _run(options, layout, settings, dest_fd, result):
+    dest = options.dest
+    check = options.check_mode
+    # Stale staging directories of an interrupted earlier run (we hold the lock, so none is in use).
+    with os.scandir(dest_fd) as it:
+        stale = sorted(entry.name for entry in it if entry.name.startswith(STAGING_PREFIX))
+    for name in stale:
+        path = os.path.join(dest, name)
+        if not check:
+            try:
+                rmtree_at(dest_fd, name, path)
+                os.fsync(dest_fd)
+            except OSError as exc:
+                result['errors'].append({'name': name, 'path': path,
+                                         'msg': 'cannot remove stale staging directory %s: %s'
+                                                % (path, exc.strerror)})
+                continue
+        result['stale_staging'].append(path)
+        result['changed'] = True
+
+    roots, _skipped = discovery.expand_roots(options.legacy_roots, dest)
+    result['legacy_roots'] = [root.path for root in roots]
+    candidates, warnings = discovery.find_candidates(roots, layout, options.creds_file, options.sessions, dest)
+    result['warnings'].extend(warnings)
+    if options.want_diff:
+        before = discovery.list_dest_sessions(dest, layout, options.creds_file)
+        result['diff'] = {'before_header': dest, 'after_header': dest, 'before': before, 'after': list(before)}
+
+    names = sorted(set(options.sessions)) if options.sessions is not None else list(candidates)
+    for name in names:
+        try:
+            _one_session(options, layout, settings, dest_fd, name, candidates.get(name, []), result)
+        except (OSError, SessionError) as exc:
+            if isinstance(exc, OSError):
+                exc = os_error(exc, getattr(exc, 'filename', None) or os.path.join(dest, name))
+            result['errors'].append({'name': name, 'path': exc.path, 'msg': str(exc)})
+    if 'diff' in result:
+        diff = result['diff']
+        after = set(diff['after'])
+        after.update(item['name'] for item in result['migrated'])
+        diff['before'] = ''.join('%s\n' % name for name in diff['before'])
+        diff['after'] = ''.join('%s\n' % name for name in sorted(after))
+
+
+def _one_session(options, layout, settings, dest_fd, name, candidates, result):
+    dest = options.dest
+    creds = creds_filename(layout, name, options.creds_file)
+    target = os.path.join(dest, name)
+    state, dest_creds = discovery.dest_state(dest_fd, name, creds)
+    if state == discovery.NOT_DIR:
+        raise SessionError(target, 'exists but is not a directory (or is a symlink); not touched')
+    ordered = discovery.order_candidates(candidates, options.prefer)
+    if not ordered:
+        if state == discovery.VALID:
+            result['present'].append(name)
+        else:
+            result['not_found'].append(name)
+        return
+
+    chosen = None
+    if state == discovery.VALID:
+        if options.on_conflict == 'keep':
+            result['present'].append(name)
+            return
+        if options.on_conflict == 'fail':
+            if any(_same_creds(cand.creds_st, dest_creds) for cand in ordered):
+                result['present'].append(name)  # this legacy session was already migrated
+                return
+            chosen = _choose(ordered, result)
+            if chosen is None:
+                result['present'].append(name)
+                return
+            raise SessionError(target, 'already exists with other creds than the legacy session %s '
+                                       '(on_conflict=fail); nothing changed for this session' % chosen.path)
+        # on_conflict == 'newest': walk the candidates in order of preference; only a newer one is read.
+        for cand in ordered:
+            if cand.creds_st is None:
+                continue
+            if cand.creds_st.st_mtime_ns <= dest_creds.st_mtime_ns:
+                break
+            problem = discovery.creds_problem_of(cand)
+            if problem is None:
+                chosen = cand
+                break
+            result['invalid'].append({'name': name, 'path': cand.path, 'reason': problem})
+        if chosen is None:
+            result['present'].append(name)
+            return
+    else:
+        chosen = _choose(ordered, result)
+        if chosen is None:
+            return  # every candidate is invalid: reported under invalid
+
+    ignored = [cand.path for cand in ordered if cand is not chosen
+               and not any(inv['path'] == cand.path for inv in result['invalid'] if inv['name'] == name)]
+    if ignored:
+        result['duplicates'].append({'name': name, 'used': chosen.path, 'ignored': ignored})
+    _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result)
+
+
+def _same_creds(st, other):
+    return (st is not None and other is not None and st.st_size == other.st_size
+            and st.st_mtime_ns == other.st_mtime_ns)
+
+
+def _choose(ordered, result):
+    """The first candidate with valid creds; the invalid ones before it are reported."""
+    for cand in ordered:
+        problem = discovery.creds_problem_of(cand)
+        if problem is None:
+            return cand
+        result['invalid'].append({'name': cand.name, 'path': cand.path, 'reason': problem})
+    return None
+
+
+def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result):
+    dest = options.dest
+    target = os.path.join(dest, name)
+    root_fd = open_dir(chosen.root.real, follow=True)
+    try:
+        try:
+            plan = scan_session(root_fd, chosen.root.path, name, layout, options.normalize_names)
+        except OSError as exc:
+            raise os_error(exc, chosen.path)
+        result['warnings'].extend(plan.warnings)
+        entry = {'name': name, 'source': chosen.path, 'dest': target, 'files': len(plan.files),
+                 'bytes': plan.nbytes}
+        backup = state in (discovery.INVALID, discovery.VALID)
+        if options.check_mode:
+            if backup:
+                entry['backup'] = os.path.join(dest, BACKUP_DIR, _component(name, '.<timestamp>'))
+            result['migrated'].append(entry)
+            result['changed'] = True
+            if options.mode == 'move':
+                if plan.left_behind:
+                    result['warnings'].append('%s: would be kept (holds files that are not migrated)'
+                                              % chosen.path)
+                else:
+                    result['removed'].append(chosen.path)
+            return
+
+        staging = _component(STAGING_PREFIX + name, '-' + _token())
+        staging_path = os.path.join(dest, staging)
+        try:
+            hashes = copy_plan(plan, root_fd, name, dest_fd, staging, settings)
+            if options.mode == 'move':
+                staged_fd = open_dir(staging, dir_fd=dest_fd)
+                try:
+                    verify_copy(plan, hashes, staged_fd, staging_path)
+                finally:
+                    os.close(staged_fd)
+            if backup:
+                entry['backup'] = _backup(dest_fd, dest, name)
+            try:
+                os.rename(staging, name, src_dir_fd=dest_fd, dst_dir_fd=dest_fd)
+            except OSError as exc:
+                if backup:
+                    _restore(dest_fd, dest, name, entry['backup'])
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise SessionError(target, 'something was written into it while migrating (%s); '
+                                               'nothing changed for this session, re-run' % exc.strerror)
+                raise os_error(exc, target)
+            os.fsync(dest_fd)
+        except BaseException:
+            _cleanup(dest_fd, staging, staging_path, result)
+            raise
+        result['migrated'].append(entry)
+        result['changed'] = True
+
+        if options.mode == 'move':
+            try:
+                complete, warnings = remove_verified(plan, root_fd)
+            except OSError as exc:
+                raise os_error(exc, chosen.path)
+            result['warnings'].extend(warnings)
+            if complete:
+                os.fsync(root_fd)
+                result['removed'].append(chosen.path)
+            else:
+                result['warnings'].append('%s: legacy session directory kept (it still holds files that were '
+                                          'not migrated or changed); the migrated copy is in %s'
+                                          % (chosen.path, target))
+    finally:
+        os.close(root_fd)
+
+
+def _cleanup(dest_fd, staging, staging_path, result):
+    try:
+        rmtree_at(dest_fd, staging, staging_path)
+    except OSError as exc:
+        result['warnings'].append('%s: could not remove the staging directory (%s); the next run removes it'
+                                  % (staging_path, exc.strerror))
+
+
+def _backup(dest_fd, dest, name):
+    """Rename ``<dest>/<name>`` to ``<dest>/.backup/<name>.<timestamp>``; returns the new path."""
+    try:
+        os.mkdir(BACKUP_DIR, 0o700, dir_fd=dest_fd)
+        os.fsync(dest_fd)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise os_error(exc, os.path.join(dest, BACKUP_DIR))
+    backup_fd = open_dir(BACKUP_DIR, dir_fd=dest_fd)
+    try:
+        stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
+        for attempt in range(100):
+            backup_name = _component(name, '.%s%s' % (stamp, '' if not attempt else '.%d' % attempt))
+            if os.path.lexists(os.path.join(dest, BACKUP_DIR, backup_name)):
+                continue
+            os.rename(name, backup_name, src_dir_fd=dest_fd, dst_dir_fd=backup_fd)
+            os.fsync(backup_fd)
+            os.fsync(dest_fd)
+            return os.path.join(dest, BACKUP_DIR, backup_name)
+        raise SessionError(os.path.join(dest, BACKUP_DIR), 'no free backup name for %s' % name)
+    finally:
+        os.close(backup_fd)
+
+
+def _restore(dest_fd, dest, name, backup_path):
+    backup_fd = open_dir(BACKUP_DIR, dir_fd=dest_fd)
+    try:
+        os.rename(os.path.basename(backup_path), name, src_dir_fd=backup_fd, dst_dir_fd=dest_fd)
+        os.fsync(dest_fd)
+    except OSError:
+        pass  # the backup stays in .backup; the error about the session is raised by the caller
+    finally:
+        os.close(backup_fd)
