@@ -32,7 +32,7 @@ stage_build() {
   local out="${REPO_ROOT}/.build/dist" inst="${REPO_ROOT}/.build/installed"
   rm -rf "$out" "$inst" && mkdir -p "$out" "$inst"
   ansible-galaxy collection build --output-path "$out" "$REPO_ROOT" >/dev/null
-  ansible-galaxy collection install --offline -p "$inst" "$out"/rubymanager-session_persistence-*.tar.gz >/dev/null
+  ansible-galaxy collection install --offline --force -p "$inst" "$out"/rubymanager-session_persistence-*.tar.gz >/dev/null
   local scratch; scratch="$(mktemp -d)"
   ANSIBLE_COLLECTIONS_PATH="$inst" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false bash -c '
     set -euo pipefail

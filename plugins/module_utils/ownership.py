@@ -114,7 +114,7 @@ def fix_ownership(root, uid, gid, check_mode=False):
     try:
         fd = os.open(root, _DIR_FLAGS)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and os.path.islink(root)):
             raise OwnershipError('%s is a symlink; point the sessions root at the real directory' % root)
         if exc.errno == errno.ENOTDIR:
             raise OwnershipError('%s is not a directory' % root)

@@ -22,7 +22,7 @@ description:
   - The C(rubymanager.session_persistence.session_storage) role calls this module; use it directly to repair
     ownership after files were copied in by hand.
 author:
-  - RubyManager maintainers
+  - RubyManager maintainers (@rubymanager)
 options:
   path:
     description:
