@@ -104,10 +104,16 @@ stage_molecule() {
 for stage in "${STAGES[@]}"; do
   case "$stage" in lint|build|sanity|units|molecule) ;; *) die "unknown stage '${stage}' (lint build sanity units molecule)" ;; esac
 done
-# Every stage runs even when an earlier one failed, so one run shows every problem; the exit status is 1 if any failed.
+if [ ${#STAGES[@]} -eq 1 ]; then
+  "stage_${STAGES[0]}"
+  log "Stage passed: ${STAGES[0]}"
+  exit 0
+fi
+# Every stage runs (in its own process, with errexit intact) even when an earlier one failed, so one run shows
+# every problem; the exit status is 1 if any failed.
 failed_stages=()
 for stage in "${STAGES[@]}"; do
-  ( "stage_${stage}" ) || failed_stages+=("$stage")
+  bash "${REPO_ROOT}/scripts/test.sh" "$stage" || failed_stages+=("$stage")
 done
 [ ${#failed_stages[@]} -eq 0 ] || die "stages failed: ${failed_stages[*]}"
 log "All requested stages passed: ${STAGES[*]}"
