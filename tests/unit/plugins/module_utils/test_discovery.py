@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, RubyManager maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+
+import pytest
+
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils import discovery
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
+    BAILEYS_CSHARP, BAILEYS_MULTI_FILE)
+
+
+def session(root, name, creds='{"me": 1}', creds_name=None, mtime=None):
+    path = root / name
+    path.mkdir(parents=True)
+    creds_path = path / (creds_name or '%s_creds.json' % name)
+    creds_path.write_text(creds)
+    if mtime is not None:
+        os.utime(str(creds_path), (mtime, mtime))
+    return path
+
+
+def test_expand_roots_globs_sorted_missing_skipped_and_dest_excluded(tmp_path):
+    dest = tmp_path / 'app' / 'sessions'
+    dest.mkdir(parents=True)
+    for rel in ('releases/3/sessions', 'releases/10/sessions', 'releases/2/sessions', 'old'):
+        (tmp_path / rel).mkdir(parents=True)
+    (tmp_path / 'link-to-dest').symlink_to(dest)
+    (tmp_path / 'afile').write_text('x')
+    patterns = [str(tmp_path / 'old') + '/', str(tmp_path / 'missing'), str(tmp_path / 'releases/*/sessions/'),
+                str(dest), str(dest) + '/', str(tmp_path / 'link-to-dest'), str(tmp_path / 'app/*'),
+                str(tmp_path / 'afile'), str(tmp_path / 'nomatch*'), str(tmp_path / 'old'), str(dest / 'x')]
+    (dest / 'x').mkdir()
+    roots, skipped = discovery.expand_roots(patterns, str(dest))
+    assert [root.path for root in roots] == [
+        str(tmp_path / 'old'), str(tmp_path / 'releases/10/sessions'), str(tmp_path / 'releases/2/sessions'),
+        str(tmp_path / 'releases/3/sessions')]
+    reasons = dict(skipped)
+    assert reasons[str(tmp_path / 'missing')] == 'does not exist'
+    assert reasons[str(tmp_path / 'afile')] == 'not a directory'
+    assert reasons[str(tmp_path / 'nomatch*')] == 'no match'
+    for excluded in (str(dest), str(tmp_path / 'link-to-dest'), str(dest / 'x')):
+        assert 'dest' in reasons[excluded]
+
+
+def test_dest_reached_through_a_symlinked_root_is_never_a_legacy_root(tmp_path):
+    real = tmp_path / 'real'
+    real.mkdir()
+    (tmp_path / 'dest').symlink_to(real)
+    roots, _skipped = discovery.expand_roots([str(real), str(tmp_path / '*')], str(tmp_path / 'dest'))
+    assert roots == []
+
+
+def test_discovery_finds_sessions_with_creds_only_and_warns_about_unsafe_names(tmp_path):
+    root = tmp_path / 'legacy'
+    session(root, 'b')
+    session(root, 'a')
+    (root / 'no-creds').mkdir()
+    (root / 'wwwroot').mkdir()
+    session(root, '.hidden')
+    (root / 'a\\store.db').write_text('db')
+    (root / 'file.txt').write_text('x')
+    session(tmp_path / 'elsewhere', 'linked')
+    (root / 'linked').symlink_to(tmp_path / 'elsewhere' / 'linked')
+    roots, _ = discovery.expand_roots([str(root)], str(tmp_path / 'dest'))
+    found, warnings = discovery.find_candidates(roots, BAILEYS_CSHARP)
+    assert list(found) == ['a', 'b']
+    cand = found['a'][0]
+    assert cand.path == str(root / 'a') and cand.creds == 'a_creds.json' and cand.creds_st.st_size == 9
+    assert any("'.hidden'" in w and 'not a safe session name' in w for w in warnings)
+    assert any('linked' in w and 'symlink' in w for w in warnings)
+    assert not any('no-creds' in w or 'wwwroot' in w for w in warnings)
+
+
+def test_explicit_names_return_dirs_without_creds_too(tmp_path):
+    root = tmp_path / 'legacy'
+    session(root, 'a')
+    (root / 'empty').mkdir()
+    roots, _ = discovery.expand_roots([str(root)], str(tmp_path / 'dest'))
+    found, _warnings = discovery.find_candidates(roots, BAILEYS_CSHARP, names=['a', 'empty', 'gone'])
+    assert list(found) == ['a', 'empty']
+    assert found['empty'][0].creds_st is None
+    assert discovery.creds_problem_of(found['empty'][0]) == 'no creds file empty_creds.json'
+
+
+def test_multi_file_layout_and_creds_file_override(tmp_path):
+    root = tmp_path / 'auth'
+    session(root, 'node1', creds_name='creds.json')
+    session(root, 'cs1')  # a BaileysCSharp session: no creds.json
+    roots, _ = discovery.expand_roots([str(root)], str(tmp_path / 'dest'))
+    found, _ = discovery.find_candidates(roots, BAILEYS_MULTI_FILE)
+    assert list(found) == ['node1']
+    found, _ = discovery.find_candidates(roots, BAILEYS_CSHARP, creds_file='creds.json')
+    assert list(found) == ['node1']
+    found, _ = discovery.find_candidates(roots, BAILEYS_MULTI_FILE, creds_file='{name}_creds.json')
+    assert list(found) == ['cs1']
+
+
+def test_same_session_in_several_roots_in_root_order_and_prefer(tmp_path):
+    for i, mtime in ((1, 1000), (2, 3000), (3, 2000)):
+        session(tmp_path / ('r%d' % i), 's', mtime=mtime)
+    roots, _ = discovery.expand_roots([str(tmp_path / 'r1'), str(tmp_path / 'r*')], str(tmp_path / 'dest'))
+    found, _ = discovery.find_candidates(roots, BAILEYS_CSHARP)
+    assert [c.root.path for c in found['s']] == [str(tmp_path / p) for p in ('r1', 'r2', 'r3')]
+    first = discovery.order_candidates(found['s'], 'first')
+    newest = discovery.order_candidates(found['s'], 'newest')
+    assert [c.root.path[-2:] for c in first] == ['r1', 'r2', 'r3']
+    assert [c.root.path[-2:] for c in newest] == ['r2', 'r3', 'r1']
+    with pytest.raises(ValueError):
+        discovery.order_candidates(found['s'], 'oldest')
+
+
+@pytest.mark.parametrize('creds,problem', [
+    ('{"a": 1}', None), ('\ufeff{"a": 1}', None), ('', 'empty'), ('nope', 'not JSON'), ('[1]', 'list'),
+    ('{}', 'empty JSON object')])
+def test_creds_problem_of_candidate(tmp_path, creds, problem):
+    session(tmp_path / 'r', 's', creds=creds)
+    roots, _ = discovery.expand_roots([str(tmp_path / 'r')], str(tmp_path / 'dest'))
+    found, _ = discovery.find_candidates(roots, BAILEYS_CSHARP)
+    got = discovery.creds_problem_of(found['s'][0])
+    assert (got is None) if problem is None else (problem in got)
+
+
+def test_creds_symlink_is_not_read(tmp_path):
+    (tmp_path / 'r' / 's').mkdir(parents=True)
+    (tmp_path / 'secret').write_text('{"a": 1}')
+    (tmp_path / 'r' / 's' / 's_creds.json').symlink_to(tmp_path / 'secret')
+    roots, _ = discovery.expand_roots([str(tmp_path / 'r')], str(tmp_path / 'dest'))
+    found, _ = discovery.find_candidates(roots, BAILEYS_CSHARP)
+    assert 'not a regular file' in discovery.creds_problem_of(found['s'][0])
+
+
+def test_dest_state_and_list_dest_sessions(tmp_path):
+    dest = tmp_path / 'dest'
+    session(dest, 'valid')
+    (dest / 'empty').mkdir()
+    (dest / 'partial').mkdir()
+    (dest / 'partial' / 'pre-key').mkdir()
+    session(dest, 'zero', creds='')
+    (dest / 'afile').write_text('x')
+    (dest / 'alink').symlink_to(dest / 'valid')
+    session(dest, '.staging-x')
+    fd = os.open(str(dest), os.O_RDONLY)
+    try:
+        states = dict((name, discovery.dest_state(fd, name, '%s_creds.json' % name)[0])
+                      for name in ('valid', 'empty', 'partial', 'zero', 'afile', 'alink', 'missing'))
+    finally:
+        os.close(fd)
+    assert states == {'valid': discovery.VALID, 'empty': discovery.EMPTY, 'partial': discovery.INVALID,
+                      'zero': discovery.INVALID, 'afile': discovery.NOT_DIR, 'alink': discovery.NOT_DIR,
+                      'missing': discovery.ABSENT}
+    assert discovery.list_dest_sessions(str(dest), BAILEYS_CSHARP) == ['valid']
