@@ -156,6 +156,7 @@ attributes:
   platform:
     support: full
     platforms: posix
+    description: Needs C(flock), C(O_NOFOLLOW) and directory file descriptors (Linux, other POSIX systems).
 '''
 
 EXAMPLES = r'''
@@ -207,11 +208,11 @@ migrated:
       sample: 7afd5398-97c3-11eb-a990-f23c917564d6
     source:
       description: The legacy session directory used.
-      type: path
+      type: str
       sample: /home/RubyManager/web/whatsapp.rubymanager.app/bin/sessions/7afd5398-97c3-11eb-a990-f23c917564d6
     dest:
       description: The session directory in O(dest).
-      type: path
+      type: str
       sample: /home/RubyManager/web/whatsapp.rubymanager.app/sessions/7afd5398-97c3-11eb-a990-f23c917564d6
     files:
       description: Number of files copied.
@@ -224,7 +225,7 @@ migrated:
     backup:
       description: Where the directory previously at RV(migrated[].dest) was renamed to, when there was one
         that was not empty.
-      type: path
+      type: str
       returned: when a directory was moved aside
       sample: /home/RubyManager/web/whatsapp.rubymanager.app/sessions/.backup/tenant_1.20260101T120000Z
 present:
@@ -251,7 +252,7 @@ invalid:
       type: str
     path:
       description: The legacy session directory.
-      type: path
+      type: str
     reason:
       description: Why it was skipped.
       type: str
@@ -267,16 +268,16 @@ duplicates:
       type: str
     used:
       description: The legacy directory that was used.
-      type: path
+      type: str
     ignored:
       description: The other legacy directories.
       type: list
-      elements: path
+      elements: str
 removed:
   description: Legacy session directories removed after their copy was verified (O(mode=move) only).
   returned: when O(mode=move)
   type: list
-  elements: path
+  elements: str
 errors:
   description: Sessions that failed, with the path and the reason. The task fails when this is not empty.
   returned: always
@@ -288,7 +289,7 @@ errors:
       type: str
     path:
       description: The file or directory concerned.
-      type: path
+      type: str
     msg:
       description: Path and reason (errno text).
       type: str
@@ -296,12 +297,12 @@ stale_staging:
   description: Staging directories left by an interrupted earlier run, removed (or to be removed) by this run.
   returned: always
   type: list
-  elements: path
+  elements: str
 legacy_roots:
   description: The legacy roots that were searched, globs expanded, in order of preference.
   returned: always
   type: list
-  elements: path
+  elements: str
 '''
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402

@@ -65,7 +65,7 @@ def test_discovery_finds_sessions_with_creds_only_and_warns_about_unsafe_names(t
     (root / 'file.txt').write_text('x')
     session(tmp_path / 'elsewhere', 'linked')
     (root / 'linked').symlink_to(tmp_path / 'elsewhere' / 'linked')
-    roots, _ = discovery.expand_roots([str(root)], str(tmp_path / 'dest'))
+    roots, _skipped = discovery.expand_roots([str(root)], str(tmp_path / 'dest'))
     found, warnings = discovery.find_candidates(roots, BAILEYS_CSHARP)
     assert list(found) == ['a', 'b']
     cand = found['a'][0]
@@ -79,7 +79,7 @@ def test_explicit_names_return_dirs_without_creds_too(tmp_path):
     root = tmp_path / 'legacy'
     session(root, 'a')
     (root / 'empty').mkdir()
-    roots, _ = discovery.expand_roots([str(root)], str(tmp_path / 'dest'))
+    roots, _skipped = discovery.expand_roots([str(root)], str(tmp_path / 'dest'))
     found, _warnings = discovery.find_candidates(roots, BAILEYS_CSHARP, names=['a', 'empty', 'gone'])
     assert list(found) == ['a', 'empty']
     assert found['empty'][0].creds_st is None
@@ -90,20 +90,20 @@ def test_multi_file_layout_and_creds_file_override(tmp_path):
     root = tmp_path / 'auth'
     session(root, 'node1', creds_name='creds.json')
     session(root, 'cs1')  # a BaileysCSharp session: no creds.json
-    roots, _ = discovery.expand_roots([str(root)], str(tmp_path / 'dest'))
-    found, _ = discovery.find_candidates(roots, BAILEYS_MULTI_FILE)
+    roots, _skipped = discovery.expand_roots([str(root)], str(tmp_path / 'dest'))
+    found, _warnings = discovery.find_candidates(roots, BAILEYS_MULTI_FILE)
     assert list(found) == ['node1']
-    found, _ = discovery.find_candidates(roots, BAILEYS_CSHARP, creds_file='creds.json')
+    found, _warnings = discovery.find_candidates(roots, BAILEYS_CSHARP, creds_file='creds.json')
     assert list(found) == ['node1']
-    found, _ = discovery.find_candidates(roots, BAILEYS_MULTI_FILE, creds_file='{name}_creds.json')
+    found, _warnings = discovery.find_candidates(roots, BAILEYS_MULTI_FILE, creds_file='{name}_creds.json')
     assert list(found) == ['cs1']
 
 
 def test_same_session_in_several_roots_in_root_order_and_prefer(tmp_path):
     for i, mtime in ((1, 1000), (2, 3000), (3, 2000)):
         session(tmp_path / ('r%d' % i), 's', mtime=mtime)
-    roots, _ = discovery.expand_roots([str(tmp_path / 'r1'), str(tmp_path / 'r*')], str(tmp_path / 'dest'))
-    found, _ = discovery.find_candidates(roots, BAILEYS_CSHARP)
+    roots, _skipped = discovery.expand_roots([str(tmp_path / 'r1'), str(tmp_path / 'r*')], str(tmp_path / 'dest'))
+    found, _warnings = discovery.find_candidates(roots, BAILEYS_CSHARP)
     assert [c.root.path for c in found['s']] == [str(tmp_path / p) for p in ('r1', 'r2', 'r3')]
     first = discovery.order_candidates(found['s'], 'first')
     newest = discovery.order_candidates(found['s'], 'newest')
@@ -118,8 +118,8 @@ def test_same_session_in_several_roots_in_root_order_and_prefer(tmp_path):
     ('{}', 'empty JSON object')])
 def test_creds_problem_of_candidate(tmp_path, creds, problem):
     session(tmp_path / 'r', 's', creds=creds)
-    roots, _ = discovery.expand_roots([str(tmp_path / 'r')], str(tmp_path / 'dest'))
-    found, _ = discovery.find_candidates(roots, BAILEYS_CSHARP)
+    roots, _skipped = discovery.expand_roots([str(tmp_path / 'r')], str(tmp_path / 'dest'))
+    found, _warnings = discovery.find_candidates(roots, BAILEYS_CSHARP)
     got = discovery.creds_problem_of(found['s'][0])
     assert (got is None) if problem is None else (problem in got)
 
@@ -128,8 +128,8 @@ def test_creds_symlink_is_not_read(tmp_path):
     (tmp_path / 'r' / 's').mkdir(parents=True)
     (tmp_path / 'secret').write_text('{"a": 1}')
     (tmp_path / 'r' / 's' / 's_creds.json').symlink_to(tmp_path / 'secret')
-    roots, _ = discovery.expand_roots([str(tmp_path / 'r')], str(tmp_path / 'dest'))
-    found, _ = discovery.find_candidates(roots, BAILEYS_CSHARP)
+    roots, _skipped = discovery.expand_roots([str(tmp_path / 'r')], str(tmp_path / 'dest'))
+    found, _warnings = discovery.find_candidates(roots, BAILEYS_CSHARP)
     assert 'not a regular file' in discovery.creds_problem_of(found['s'][0])
 
 

@@ -9,6 +9,7 @@ import grp
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 
@@ -55,11 +56,29 @@ def run_module(tmp_path, args, check=False, diff=False):
     return json.loads(proc.stdout.decode())
 
 
+def ansible_cli():
+    """The ``ansible`` command line tool, or None. Under ansible-test units only a restricted ``ansible`` package
+    is importable, so the installed command is run with a clean PYTHONPATH instead of ``python -m``."""
+    for candidate in (os.path.join(os.path.dirname(sys.executable), 'ansible'), shutil.which('ansible')):
+        if candidate and os.access(candidate, os.X_OK):
+            env = env_vars()
+            env.pop('PYTHONPATH', None)
+            if subprocess.call([candidate, '--version'], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL) == 0:
+                return candidate
+    return None
+
+
 def run_ansible(tmp_path, args, *extra):
     """``ansible localhost -m rubymanager.session_persistence.session_migrate`` with the json callback."""
-    cmd = [sys.executable, '-m', 'ansible.cli.adhoc', 'localhost', '-m', FQCN, '-a', json.dumps(args),
+    cli = ansible_cli()
+    if cli is None:
+        pytest.skip('the ansible command line tool is not available here')
+    cmd = [cli, 'localhost', '-m', FQCN, '-a', json.dumps(args),
            '-e', 'ansible_python_interpreter=%s' % sys.executable] + list(extra)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_vars(), cwd=str(tmp_path),
+    env = env_vars()
+    env.pop('PYTHONPATH', None)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(tmp_path),
                           check=False)
     try:
         data = json.loads(proc.stdout.decode())
