@@ -37,9 +37,8 @@ def env_vars():
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join([COLLECTIONS] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
     env['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS
-    env['ANSIBLE_LOAD_CALLBACK_PLUGINS'] = '1'
-    env['ANSIBLE_STDOUT_CALLBACK'] = 'json'
     env['ANSIBLE_LOCALHOST_WARNING'] = '0'
+    env['ANSIBLE_RETRY_FILES_ENABLED'] = '0'
     env['ANSIBLE_INVENTORY_UNPARSED_WARNING'] = '0'
     env.pop('ANSIBLE_CONFIG', None)
     return env
@@ -56,10 +55,10 @@ def run_module(tmp_path, args, check=False, diff=False):
     return json.loads(proc.stdout.decode())
 
 
-def ansible_cli():
-    """The ``ansible`` command line tool, or None. Under ansible-test units only a restricted ``ansible`` package
+def ansible_cli(tool='ansible-playbook'):
+    """The ansible command line tool, or None. Under ansible-test units only a restricted ``ansible`` package
     is importable, so the installed command is run with a clean PYTHONPATH instead of ``python -m``."""
-    for candidate in (os.path.join(os.path.dirname(sys.executable), 'ansible'), shutil.which('ansible')):
+    for candidate in (os.path.join(os.path.dirname(sys.executable), tool), shutil.which(tool)):
         if candidate and os.access(candidate, os.X_OK):
             env = env_vars()
             env.pop('PYTHONPATH', None)
@@ -69,22 +68,47 @@ def ansible_cli():
     return None
 
 
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Migrate
+      %s: %s
+      register: migration
+      ignore_errors: true
+    - name: Save the result for the test
+      ansible.builtin.copy:
+        content: "{{ migration | to_json }}"
+        dest: %s
+        mode: "0600"
+      check_mode: false
+      diff: false
+"""
+
+
 def run_ansible(tmp_path, args, *extra):
-    """``ansible localhost -m rubymanager.session_persistence.session_migrate`` with the json callback."""
+    """Run the module through ``ansible-playbook`` (only ansible-core is needed); returns (result, stdout)."""
     cli = ansible_cli()
     if cli is None:
-        pytest.skip('the ansible command line tool is not available here')
-    cmd = [cli, 'localhost', '-m', FQCN, '-a', json.dumps(args),
+        pytest.skip('the ansible-playbook command line tool is not available here')
+    out = tmp_path / 'result.json'
+    if out.exists():
+        out.unlink()
+    playbook = tmp_path / 'playbook.yml'
+    playbook.write_text(PLAYBOOK % (FQCN, json.dumps(args), json.dumps(str(out))))
+    cmd = [cli, '-i', 'localhost,', '-c', 'local', str(playbook),
            '-e', 'ansible_python_interpreter=%s' % sys.executable] + list(extra)
     env = env_vars()
     env.pop('PYTHONPATH', None)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(tmp_path),
+    env.pop('ANSIBLE_STDOUT_CALLBACK', None)
+    env['ANSIBLE_NOCOLOR'] = '1'
+    env['ANSIBLE_REMOTE_TMP'] = str(tmp_path / '.ansible-remote-tmp')  # the user may have no home directory
+    env['ANSIBLE_LOCAL_TEMP'] = str(tmp_path / '.ansible-local-tmp')
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(tmp_path),
                           check=False)
-    try:
-        data = json.loads(proc.stdout.decode())
-    except ValueError:
-        raise AssertionError('ansible printed no JSON: %s %s' % (proc.stdout.decode(), proc.stderr.decode()))
-    return data['plays'][0]['tasks'][0]['hosts']['localhost']
+    output = proc.stdout.decode()
+    assert out.exists(), output
+    return json.loads(out.read_text()), output
 
 
 @pytest.fixture
@@ -149,21 +173,23 @@ def test_module_per_session_error_fails_at_the_end_with_the_lists(tmp_path, tree
 def test_ansible_check_and_diff_then_real_run_with_warnings(tmp_path, tree):
     dest, legacy, args = tree
     (legacy / 't1' / 'evil').symlink_to('/etc')
-    result = run_ansible(tmp_path, args, '--check', '--diff')
+    result, output = run_ansible(tmp_path, args, '--check', '--diff')
     assert result['changed'] is True and os.listdir(str(dest)) == []
+    assert '+t1' in output and '+t2' in output
     assert result['diff'] == {'before_header': str(dest), 'after_header': str(dest), 'before': '',
                               'after': 't1\nt2\n'}
     assert any('evil' in str(w) and 'symlink' in str(w) for w in result.get('warnings', []))
-    result = run_ansible(tmp_path, args, '--diff')
+    result, output = run_ansible(tmp_path, args, '--diff')
     assert result['changed'] is True and sorted(os.listdir(str(dest))) == ['.session_migrate.lock', 't1', 't2']
     assert not os.path.lexists(str(dest / 't1' / 'evil'))
-    result = run_ansible(tmp_path, args, '--check', '--diff')
-    assert result['changed'] is False and result['diff']['before'] == result['diff']['after'] == 't1\nt2\n'
+    result, output = run_ansible(tmp_path, args, '--check', '--diff')
+    migrate_task = output.split('TASK [Migrate]')[1].split('TASK [')[0]
+    assert result['changed'] is False and 'ok: [localhost]' in migrate_task and '+t' not in migrate_task and result['diff']['before'] == result['diff']['after'] == 't1\nt2\n'
 
 
 def test_ansible_move_returns_removed(tmp_path, tree):
     dest, legacy, args = tree
-    result = run_ansible(tmp_path, dict(args, mode='move', sessions=['t2', 'gone']))
+    result, output = run_ansible(tmp_path, dict(args, mode='move', sessions=['t2', 'gone']))
     assert result['changed'] is True
     assert result['removed'] == [str(legacy / 't2')] and result['not_found'] == ['gone']
     assert sorted(os.listdir(str(legacy))) == ['t1']
