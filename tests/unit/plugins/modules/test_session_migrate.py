@@ -184,7 +184,8 @@ def test_ansible_check_and_diff_then_real_run_with_warnings(tmp_path, tree):
     assert not os.path.lexists(str(dest / 't1' / 'evil'))
     result, output = run_ansible(tmp_path, args, '--check', '--diff')
     migrate_task = output.split('TASK [Migrate]')[1].split('TASK [')[0]
-    assert result['changed'] is False and 'ok: [localhost]' in migrate_task and '+t' not in migrate_task and result['diff']['before'] == result['diff']['after'] == 't1\nt2\n'
+    assert result['changed'] is False and 'ok: [localhost]' in migrate_task and '+t' not in migrate_task
+    assert result['diff']['before'] == result['diff']['after'] == 't1\nt2\n'
 
 
 def test_ansible_move_returns_removed(tmp_path, tree):
