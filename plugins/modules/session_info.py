@@ -1,0 +1,240 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, RubyManager maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: session_info
+short_description: Report on the WhatsApp Web gateway sessions of a host (read-only)
+version_added: 0.1.0
+description:
+  - Lists the sessions under the sessions root O(path) and, optionally, under O(legacy_roots) (same layouts and
+    globs as M(rubymanager.session_persistence.session_migrate)).
+  - Per session it reports its name, where it is, whether its creds file is present and valid JSON, the creds
+    file's age, the number of files and bytes, and the problems found, such as a wrong owner or group,
+    world-readable files, a creds file missing while key folders exist, or a session that exists in a legacy root
+    but not in the sessions root.
+  - It never changes anything. Only metadata is read, plus each session's creds file to validate it.
+author:
+  - RubyManager maintainers (@rubymanager)
+options:
+  path:
+    description:
+      - The sessions root, for example C(/home/RubyManager/web/whatsapp.rubymanager.app/sessions).
+      - A missing sessions root is reported as a problem, not as an error.
+    type: path
+    required: true
+  legacy_roots:
+    description:
+      - Legacy locations to search as well, with shell-style globs. The sessions root itself is never treated
+        as a legacy root.
+    type: list
+    elements: path
+    default: []
+  sessions:
+    description:
+      - Report only on these session names. By default every session is reported.
+    type: list
+    elements: str
+  layout:
+    description:
+      - The on-disk layout of the sessions; see M(rubymanager.session_persistence.session_migrate).
+    type: str
+    choices: [baileys_csharp, baileys_multi_file]
+    default: baileys_csharp
+  creds_file:
+    description:
+      - Overrides the creds file name of the layout; C({name}) is replaced with the session name.
+    type: str
+  owner:
+    description:
+      - The user every path in the sessions root should belong to. Must exist.
+    type: str
+    default: www-data
+  group:
+    description:
+      - The group every path in the sessions root should belong to. Must exist.
+    type: str
+    default: www-data
+  check_ownership:
+    description:
+      - Report paths in the sessions root with another owner or group, and world-readable ones, as problems.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: The module never changes anything, in check mode or not.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to diff.
+  platform:
+    platforms: posix
+    support: full
+    description: Linux hosts.
+notes:
+  - Fast on thousands of sessions - one C(lstat) per path, no file contents read but the creds files.
+seealso:
+  - module: rubymanager.session_persistence.session_migrate
+'''
+
+EXAMPLES = r'''
+- name: Report on the sessions and the legacy locations
+  rubymanager.session_persistence.session_info:
+    path: /home/RubyManager/web/whatsapp.rubymanager.app/sessions
+    legacy_roots:
+      - /home/RubyManager/web/whatsapp.rubymanager.app/netcoreapp
+      - /home/RubyManager/web/whatsapp.rubymanager.app/releases/*/
+  register: sessions
+
+- name: Fail when a session has a problem
+  ansible.builtin.assert:
+    that: sessions.problems | length == 0
+    fail_msg: "{{ sessions.problems }}"
+'''
+
+RETURN = r'''
+sessions_root:
+  description: The sessions root (O(path)).
+  returned: always
+  type: str
+  sample: /home/RubyManager/web/whatsapp.rubymanager.app/sessions
+exists:
+  description: Whether the sessions root exists.
+  returned: always
+  type: bool
+sessions:
+  description: The sessions in the sessions root, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Session (tenant) name.
+      type: str
+      sample: 7afd5398-97c3-11eb-a990-f23c917564d6
+    location:
+      description: C(sessions_root) here, C(legacy) in RV(legacy_sessions).
+      type: str
+    path:
+      description: The session directory.
+      type: str
+    creds_file:
+      description: Path of the creds file.
+      type: str
+    creds_present:
+      description: Whether the creds file exists.
+      type: bool
+    creds_valid:
+      description: Whether the creds file is a non-empty JSON object (a UTF-8 byte order mark is allowed).
+      type: bool
+    creds_problem:
+      description: Why the creds file is not valid, or null.
+      type: str
+    creds_age_seconds:
+      description: Seconds since the creds file was last written, or null.
+      type: int
+    creds_mtime:
+      description: Modification time of the creds file (UTC, ISO 8601), or null.
+      type: str
+    files:
+      description: Number of regular files in the session directory, recursively.
+      type: int
+    bytes:
+      description: Total size of those files.
+      type: int
+    problems:
+      description: Problems found in this session.
+      type: list
+      elements: str
+legacy_sessions:
+  description: The sessions found in O(legacy_roots), one entry per copy, same keys as RV(sessions).
+  returned: always
+  type: list
+  elements: dict
+legacy_only:
+  description:
+    - Names of sessions that have a copy with a valid creds file in a legacy root but are not, with a valid creds
+      file, in the sessions root; M(rubymanager.session_persistence.session_migrate) would migrate them.
+  returned: always
+  type: list
+  elements: str
+legacy_roots:
+  description: The legacy roots that exist, globs expanded.
+  returned: always
+  type: list
+  elements: str
+problems:
+  description: Every problem found, each prefixed with the session name or path.
+  returned: always
+  type: list
+  elements: str
+  sample: ["tenant-a: 3 world-readable path(s) (pre-key/1.json, pre-key/2.json, pre-key/3.json): session files hold private keys"]
+summary:
+  description: Counts.
+  returned: always
+  type: dict
+  contains:
+    sessions:
+      description: Sessions in the sessions root.
+      type: int
+    valid:
+      description: Of those, with a valid creds file.
+      type: int
+    with_problems:
+      description: Of those, with at least one problem.
+      type: int
+    legacy:
+      description: Session copies found in legacy roots.
+      type: int
+    legacy_only:
+      description: Sessions only in legacy roots.
+      type: int
+    problems:
+      description: Length of RV(problems).
+      type: int
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.audit import AuditError, audit
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
+    DEFAULT_LAYOUT, LAYOUT_NAMES, get_layout)
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.migration import (
+    SetupError, resolve_owner)
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import check_session_name
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', required=True),
+            legacy_roots=dict(type='list', elements='path', default=[]),
+            sessions=dict(type='list', elements='str'),
+            layout=dict(type='str', choices=list(LAYOUT_NAMES), default=DEFAULT_LAYOUT),
+            creds_file=dict(type='str'),
+            owner=dict(type='str', default='www-data'),
+            group=dict(type='str', default='www-data'),
+            check_ownership=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        for name in params['sessions'] or []:
+            check_session_name(name)
+        ids = resolve_owner(params['owner'], params['group']) if params['check_ownership'] else None
+        result = audit(params['path'], params['legacy_roots'], get_layout(params['layout']),
+                       creds_file=params['creds_file'], ids=ids, names=params['sessions'])
+    except (ValueError, SetupError, AuditError) as exc:
+        module.fail_json(msg=str(exc))
+    except OSError as exc:
+        module.fail_json(msg='%s: %s' % (exc.filename or params['path'], exc.strerror or exc))
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()
