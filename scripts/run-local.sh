@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job on a safe local default: apply the collection to localhost with the sessions root in a scratch
-# folder inside this checkout (.local/demo, recreated on every run), owned by you (www-data when run as root).
-# Nothing outside .local/demo and .venv is written.
+# The main job on a safe local default: the real `deploy` playbook on localhost, with everything in a scratch
+# folder inside this checkout (.local/demo, recreated on every run) seeded with BaileysCSharp-shaped sessions
+# in the legacy locations of the old gateway. It shows the migration report, then runs `deploy` again to show
+# that it changes nothing. Files are owned by you (by www-data when run as root). Nothing outside .local/demo
+# and .venv is written.
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 ensure_venv
@@ -9,17 +11,24 @@ ensure_collection_link
 export ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR"
 
 DEMO="${REPO_ROOT}/.local/demo"
-rm -rf "$DEMO" && mkdir -p "$DEMO"
+APP="${DEMO}/web/whatsapp.rubymanager.app"
+rm -rf "$DEMO" && mkdir -p "$APP"
 if [ "$(id -u)" -eq 0 ]; then owner=www-data group=www-data; else owner="$(id -un)" group="$(id -gn)"; fi
 
-cd "${REPO_ROOT}/scripts/local"
-run() {
-  ansible-playbook -i inventory.yml site.yml \
+log "Seeding legacy sessions under ${APP}"
+python "${REPO_ROOT}/scripts/local/seed_sessions.py" "$APP" \
+  7afd5398-97c3-11eb-a990-f23c917564d6:workdir:old,keys=300 \
+  tenant-assembly:assembly tenant-assembly:netcoreapp:keys=5 \
+  tenant-netcoreapp:netcoreapp tenant-base:base tenant-broken:base:empty
+find "$APP" -maxdepth 5 -name '*_creds.json' | sed "s|^${DEMO}/|  |" | sort
+
+deploy() {
+  ansible-playbook -i "${REPO_ROOT}/scripts/local/inventory.yml" rubymanager.session_persistence.deploy \
     -e "demo_dir=${DEMO}" -e "session_storage_owner=${owner}" -e "session_storage_group=${group}" "$@"
 }
-log "First run: prepares ${DEMO}/sessions"
-run --diff
-log "Second run: must change nothing"
-run | tee "${DEMO}/second-run.log"
-grep -Eq 'changed=0 .*failed=0' "${DEMO}/second-run.log" || die "the second run changed something (see above)"
-log "Done: see ${DEMO}"
+log "deploy, first run: prepares ${APP}/sessions and migrates every legacy session"
+deploy --diff
+log "deploy, second run: must change nothing"
+deploy | tee "${DEMO}/second-run.log"
+grep -Eq 'changed=0 .*failed=0' "${DEMO}/second-run.log" || die "the second deploy changed something (see above)"
+log "Done. Sessions root: ${APP}/sessions"

@@ -92,9 +92,10 @@ def key_stores_in(layout, names):
         head = name.split('\\', 1)[0] if layout.backslash_names else name
         if head in folders:
             found.add(head)
-        for prefix in layout.flat_prefixes:
-            if name.startswith(prefix + '-'):
-                found.add(prefix + '-*')
+        # the longest matching prefix: sender-key-memory-1.json is not a sender-key file
+        prefixes = [prefix for prefix in layout.flat_prefixes if name.startswith(prefix + '-')]
+        if prefixes:
+            found.add(max(prefixes, key=len) + '-*')
     return sorted(found)
 
 
@@ -122,6 +123,8 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now):
             st = os.fstat(fd)
             if ids is not None and (st.st_uid, st.st_gid) != ids:
                 tally.wrong_owner.append('./')
+            if ids is not None and st.st_mode & stat.S_IROTH:
+                tally.world_readable.append('./')
             _walk(fd, '', ids, tally)
         except OSError as exc:
             tally.unreadable.append('%s (%s)' % (path, exc.strerror))
@@ -141,11 +144,11 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now):
             else:
                 info['creds_problem'] = 'creds file is a %s, not a regular file' % kind_of(cst.st_mode)
         else:
+            # A directory without key stores is a tenant waiting for its first QR scan, not a problem.
             keystores = key_stores_in(layout, tally.top_level)
-            info['creds_problem'] = 'creds file %s is missing' % creds
             if keystores:
-                info['creds_problem'] += (' while key folders exist (%s): the gateway will ask for a QR scan'
-                                          % ', '.join(keystores))
+                info['creds_problem'] = ('creds file %s is missing while key folders exist (%s): the gateway will '
+                                         'ask for a QR scan' % (creds, ', '.join(keystores)))
     finally:
         os.close(fd)
     info['creds_valid'] = info['creds_present'] and info['creds_problem'] is None

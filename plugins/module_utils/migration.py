@@ -196,6 +196,8 @@ def migrate(options, warn=None):
         lock_fd = acquire_lock(dest_fd, LOCK_NAME, float(options.lock_timeout), os.path.join(dest, LOCK_NAME),
                                create=not options.check_mode)
         try:
+            if lock_fd is not None and not options.check_mode:
+                _own(lock_fd, settings)
             _run(options, layout, settings, dest_fd, result)
         finally:
             if lock_fd is not None:
@@ -404,6 +406,16 @@ def _cleanup(dest_fd, staging, staging_path, result):
     except OSError as exc:
         result['warnings'].append('%s: could not remove the staging directory (%s); the next run removes it'
                                   % (staging_path, exc.strerror))
+
+
+def _own(fd, settings):
+    """Give the open file ``fd`` (the lock) the sessions' owner and group, so that the next run of the
+    session_storage role has nothing to re-own."""
+    st = os.fstat(fd)
+    uid = st.st_uid if settings.uid == -1 else settings.uid
+    gid = st.st_gid if settings.gid == -1 else settings.gid
+    if (st.st_uid, st.st_gid) != (uid, gid):
+        os.fchown(fd, uid, gid)
 
 
 def _backup(dest_fd, dest, name):
