@@ -36,8 +36,8 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.la
     DEFAULT_LAYOUT, creds_filename, get_layout)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import check_session_name
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    CopySettings, SessionError, acquire_lock, copy_plan, open_dir, os_error, remove_verified, rmtree_at,
-    scan_session, verify_copy)
+    CopySettings, SessionError, acquire_lock, copy_plan, fault_point, open_dir, os_error, remove_verified,
+    rmtree_at, scan_session, verify_copy)
 
 LOCK_NAME = '.session_migrate.lock'
 STAGING_PREFIX = '.staging-'
@@ -365,9 +365,11 @@ def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result
                     verify_copy(plan, hashes, staged_fd, staging_path)
                 finally:
                     os.close(staged_fd)
+                fault_point('verify')
             if backup:
                 entry['backup'] = _backup(dest_fd, dest, name)
             try:
+                fault_point('rename')
                 os.rename(staging, name, src_dir_fd=dest_fd, dst_dir_fd=dest_fd)
             except OSError as exc:
                 if backup:
@@ -382,6 +384,7 @@ def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result
             raise
         result['migrated'].append(entry)
         result['changed'] = True
+        fault_point('renamed')
 
         if options.mode == 'move':
             try:
@@ -433,6 +436,7 @@ def _backup(dest_fd, dest, name):
             backup_name = _component(name, '.%s%s' % (stamp, '' if not attempt else '.%d' % attempt))
             if os.path.lexists(os.path.join(dest, BACKUP_DIR, backup_name)):
                 continue
+            fault_point('backup')
             os.rename(name, backup_name, src_dir_fd=dest_fd, dst_dir_fd=backup_fd)
             os.fsync(backup_fd)
             os.fsync(dest_fd)

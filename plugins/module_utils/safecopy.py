@@ -24,6 +24,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import signal
 import stat
 import time
 
@@ -75,6 +76,33 @@ def kind_of(mode):
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return 'device'
     return 'special file'
+
+
+# ----------------------------------------------------------------------------------------------------------
+# fault injection hook for the crash tests
+
+FAULT_ENV = 'SESSION_MIGRATE_TEST_KILL_AT'
+_FAULT_COUNTS = {}
+
+
+def fault_point(phase):
+    """Test hook: with ``SESSION_MIGRATE_TEST_KILL_AT=<phase>:<n>`` in the environment, the process kills
+    itself with SIGKILL the ``n``-th time it reaches ``phase``. Does nothing when the variable is not set.
+
+    Phases: ``copy`` (a file's data is written, not yet flushed), ``fsync`` (a staged session is about to be
+    flushed), ``verify`` (mode=move: the staged copy was verified), ``rename`` (about to rename the staged copy
+    into place), ``renamed`` (renamed, before the legacy copy is removed), ``remove`` (mode=move: before each
+    removal in the legacy directory), ``cleanup`` (before each removal in a staging directory), ``backup``.
+    """
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    want, _sep, nth = spec.partition(':')
+    if want != phase:
+        return
+    _FAULT_COUNTS[phase] = _FAULT_COUNTS.get(phase, 0) + 1
+    if str(_FAULT_COUNTS[phase]) == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -184,6 +212,7 @@ def rmtree_at(parent_fd, name, display):
     st = lstat_at(parent_fd, name)
     if st is None:
         return
+    fault_point('cleanup')
     if not stat.S_ISDIR(st.st_mode):
         os.unlink(name, dir_fd=parent_fd)
         return
@@ -417,8 +446,10 @@ def copy_plan(plan, root_fd, session_name, staging_parent_fd, staging_name, sett
             fd = dst_fds[item.dst_dir]
             os.utime(fd, ns=(item.st.st_atime_ns, item.st.st_mtime_ns))
             if per_file_sync:
+                fault_point('fsync')
                 os.fsync(fd)
         if not per_file_sync:
+            fault_point('fsync')
             syncfs(dst_fds[()])
     finally:
         for fd in list(src_fds.values()) + list(dst_fds.values()):
@@ -466,7 +497,9 @@ def _copy_file(src_dir_fd, item, src_path, dst_dir_fd, settings, per_file_sync):
                 raise SessionError(src_path, 'changed while being migrated (is the service still running?); '
                                              'stop the service and re-run')
             os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+            fault_point('copy')
             if per_file_sync:
+                fault_point('fsync')
                 os.fsync(dst)
         finally:
             os.close(dst)
@@ -563,6 +596,7 @@ def remove_verified(plan, root_fd):
         os.close(top)
     if complete:
         try:
+            fault_point('remove')
             os.rmdir(plan.name, dir_fd=root_fd)
         except OSError as exc:
             warnings.append('%s: not removed (%s)' % (plan.source, exc.strerror))
@@ -574,6 +608,7 @@ def remove_verified(plan, root_fd):
             warnings.append('%s: changed or vanished after it was copied; kept' % path)
             complete = False
             continue
+        fault_point('remove')
         os.unlink(item.src_name, dir_fd=root_fd)
     return complete, warnings
 
@@ -599,12 +634,14 @@ def _remove_dir(fd, rel, plan, by_dir, warnings):
             finally:
                 os.close(sub)
             if sub_empty:
+                fault_point('remove')
                 os.rmdir(entry.name, dir_fd=fd)
             else:
                 empty = False
             continue
         item = verified.get(entry.name)
         if item is not None and _same_file(st, item.st):
+            fault_point('remove')
             os.unlink(entry.name, dir_fd=fd)
             continue
         empty = False
