@@ -1,0 +1,312 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, RubyManager maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The real session_info module, run the way Ansible runs it: as a subprocess with an args file, and through
+``ansible-playbook`` (normal and check mode)."""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import grp
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.rubymanager.session_persistence.plugins.modules import session_info
+
+MODULE = 'ansible_collections.rubymanager.session_persistence.plugins.modules.session_info'
+FQCN = 'rubymanager.session_persistence.session_info'
+# The directory holding ansible_collections/ (wherever the collection is imported from).
+COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(session_info.__file__), *(['..'] * 5)))
+IS_ROOT = os.geteuid() == 0
+OWNER = pwd.getpwuid(os.getuid()).pw_name
+GROUP = grp.getgrgid(os.getgid()).gr_name
+CREDS = json.dumps({'me': {'id': '1@s.whatsapp.net'}, 'noiseKey': 'x' * 2500}).encode()
+
+
+def write(path, data, mode=0o640):
+    with open(str(path), 'wb') as handle:
+        handle.write(data)
+    os.chmod(str(path), mode)
+
+
+def make_session(root, name, creds=CREDS):
+    """A session without problems (2750 directories, 0640 files); returns its path."""
+    path = root / name
+    for sub in ('', 'pre-key', 'session'):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(str(path / sub), 0o2750)
+    if creds is not None:
+        write(path / ('%s_creds.json' % name), creds)
+    write(path / 'pre-key' / '1.json', b'k' * 164)
+    write(path / 'session' / '2.json', b's' * 1350)
+    return path
+
+
+def snapshot(path):
+    """Everything below ``path``: type, mode, owner, size, mtime, ctime, inode and content digest."""
+    result = {}
+    for dirpath, dirnames, filenames in os.walk(str(path)):
+        for entry in ['.'] + dirnames + filenames:
+            full = os.path.normpath(os.path.join(dirpath, entry))
+            st = os.lstat(full)
+            digest = None
+            if stat.S_ISREG(st.st_mode):
+                with open(full, 'rb') as handle:
+                    digest = hashlib.sha256(handle.read()).hexdigest()
+            result[os.path.relpath(full, str(path))] = (st.st_mode, st.st_uid, st.st_gid, st.st_size,
+                                                        st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest)
+    return result
+
+
+def env_vars():
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join([COLLECTIONS] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
+    env['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS
+    env['ANSIBLE_LOCALHOST_WARNING'] = '0'
+    env['ANSIBLE_RETRY_FILES_ENABLED'] = '0'
+    env['ANSIBLE_INVENTORY_UNPARSED_WARNING'] = '0'
+    env.pop('ANSIBLE_CONFIG', None)
+    return env
+
+
+def run_module(tmp_path, args, check=False):
+    """Run the module file as Ansible does on the target: python -m <module> <args file>."""
+    args = dict(args, _ansible_check_mode=check)
+    path = tmp_path / 'args.json'
+    path.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+    proc = subprocess.run([sys.executable, '-m', MODULE, str(path)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=env_vars(), cwd=str(tmp_path), check=False)
+    assert proc.stdout, proc.stderr.decode()
+    return json.loads(proc.stdout.decode())
+
+
+def ansible_cli(tool='ansible-playbook'):
+    """The ansible command line tool, or None (run with a clean PYTHONPATH, see test_session_migrate)."""
+    for candidate in (os.path.join(os.path.dirname(sys.executable), tool), shutil.which(tool)):
+        if candidate and os.access(candidate, os.X_OK):
+            env = env_vars()
+            env.pop('PYTHONPATH', None)
+            if subprocess.call([candidate, '--version'], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL) == 0:
+                return candidate
+    return None
+
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Report
+      %s: %s
+      register: report
+    - name: Save the result for the test
+      ansible.builtin.copy:
+        content: "{{ report | to_json }}"
+        dest: %s
+        mode: "0600"
+      check_mode: false
+"""
+
+
+def run_ansible(tmp_path, args, *extra):
+    """Run the module through ``ansible-playbook`` (only ansible-core is needed); returns (result, output)."""
+    cli = ansible_cli()
+    if cli is None:
+        pytest.skip('the ansible-playbook command line tool is not available here')
+    out = tmp_path / 'result.json'
+    if out.exists():
+        out.unlink()
+    playbook = tmp_path / 'playbook.yml'
+    playbook.write_text(PLAYBOOK % (FQCN, json.dumps(args), json.dumps(str(out))))
+    cmd = [cli, '-i', 'localhost,', '-c', 'local', str(playbook),
+           '-e', 'ansible_python_interpreter=%s' % sys.executable] + list(extra)
+    env = env_vars()
+    env.pop('PYTHONPATH', None)
+    env.pop('ANSIBLE_STDOUT_CALLBACK', None)
+    env['ANSIBLE_NOCOLOR'] = '1'
+    env['ANSIBLE_REMOTE_TMP'] = str(tmp_path / '.ansible-remote-tmp')  # the user may have no home directory
+    env['ANSIBLE_LOCAL_TEMP'] = str(tmp_path / '.ansible-local-tmp')
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(tmp_path),
+                          check=False)
+    output = proc.stdout.decode()
+    assert out.exists(), output
+    return json.loads(out.read_text()), output
+
+
+def report_only(result):
+    """The reported facts, without Ansible's own keys and the creds ages (they grow between two runs)."""
+    keys = ('sessions_root', 'exists', 'sessions', 'legacy_sessions', 'legacy_only', 'legacy_roots', 'problems',
+            'summary')
+    out = dict((key, result[key]) for key in keys)
+    for entry in out['sessions'] + out['legacy_sessions']:
+        entry.pop('creds_age_seconds', None)
+    return out
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """``data/sessions`` with a few sessions and problems, ``data/legacy`` with legacy copies."""
+    data = tmp_path / 'data'
+    root, legacy = data / 'sessions', data / 'legacy'
+    root.mkdir(parents=True)
+    make_session(root, 'good')
+    make_session(root, 'lost', creds=None)
+    make_session(root, 'empty', creds=b'')
+    (root / 'onboarding').mkdir()
+    os.chmod(str(root / 'onboarding'), 0o2750)
+    os.chmod(str(root / 'good' / 'pre-key' / '1.json'), 0o644)
+    os.mkfifo(str(root / 'good' / 'pipe'))
+    os.symlink(str(legacy), str(root / 'good' / 'escape'))
+    make_session(legacy / 'r1', 'old')
+    make_session(legacy / 'r2', 'good')
+    make_session(legacy / 'r2', 'broken', creds=b'[]')
+    args = {'path': str(root), 'legacy_roots': [str(legacy / 'r*')], 'owner': OWNER, 'group': GROUP}
+    return data, root, legacy, args
+
+
+def test_argument_spec_matches_documentation():
+    import yaml
+    doc = yaml.safe_load(session_info.DOCUMENTATION)
+    assert doc['module'] == 'session_info' and doc['version_added'] == '0.1.0' and doc['author']
+    assert set(doc['options']) == {'path', 'legacy_roots', 'sessions', 'layout', 'creds_file', 'owner', 'group',
+                                   'check_ownership'}
+    returned = yaml.safe_load(session_info.RETURN)
+    assert set(returned) == {'sessions_root', 'exists', 'sessions', 'legacy_sessions', 'legacy_only',
+                             'legacy_roots', 'problems', 'summary'}
+    yaml.safe_load(session_info.EXAMPLES)
+
+
+def test_module_reports_the_tree(tmp_path, tree):
+    data, root, legacy, args = tree
+    result = run_module(tmp_path, args)
+    assert result['changed'] is False and not result.get('failed')
+    assert result['exists'] is True and result['sessions_root'] == str(root)
+    assert [s['name'] for s in result['sessions']] == ['empty', 'good', 'lost', 'onboarding']
+    sessions = dict((s['name'], s) for s in result['sessions'])
+    good = sessions['good']
+    assert good['creds_valid'] is True and good['files'] == 3
+    assert good['bytes'] == len(CREDS) + 164 + 1350
+    assert isinstance(good['creds_age_seconds'], int) and good['creds_mtime'].endswith('Z')
+    assert len(good['problems']) == 2
+    assert good['problems'][0] == '1 world-readable path(s) (pre-key/1.json): session files hold private keys'
+    special = good['problems'][1]
+    assert special.startswith('2 symlink(s) or special file(s) (')
+    assert 'escape (symlink)' in special and 'pipe (FIFO)' in special
+    assert 'QR scan' in sessions['lost']['creds_problem']
+    # an empty onboarding directory: no creds yet, but no QR scan warning either
+    assert sessions['onboarding']['creds_present'] is False and sessions['onboarding']['creds_valid'] is False
+    assert not any('QR' in p for p in sessions['onboarding']['problems'])
+    assert not any(p.startswith('onboarding:') and 'QR' in p for p in result['problems'])
+    assert sessions['empty']['creds_problem'] == 'creds file is empty'
+    assert result['legacy_roots'] == [str(legacy / 'r1'), str(legacy / 'r2')]
+    assert result['legacy_only'] == ['old']
+    assert any(p.startswith('old: exists in a legacy root') for p in result['problems'])
+    assert any(p.startswith('broken: only in a legacy root, and no copy has a valid creds file') for p in
+               result['problems'])
+    assert result['summary'] == dict(sessions=4, valid=1, with_problems=sum(1 for s in result['sessions'] if s['problems']),
+                                     legacy=3, legacy_only=1, problems=len(result['problems']))
+    assert result['summary']['with_problems'] >= 3   # empty, good, lost
+
+
+def test_module_never_changes_anything_and_check_mode_gives_the_same_result(tmp_path, tree):
+    data, root, legacy, args = tree
+    before = snapshot(data)
+    direct = run_module(tmp_path, args)
+    assert snapshot(data) == before
+    checked = run_module(tmp_path, args, check=True)
+    assert snapshot(data) == before
+    assert report_only(checked) == report_only(direct)
+    real, output = run_ansible(tmp_path, args)
+    assert snapshot(data) == before
+    assert real['changed'] is False and 'failed=0' in output
+    assert 'ok: [localhost]' in output.split('TASK [Report]')[1].split('TASK [')[0]
+    in_check, output = run_ansible(tmp_path, args, '--check')
+    assert snapshot(data) == before
+    assert in_check['changed'] is False and 'failed=0' in output
+    assert 'ok: [localhost]' in output.split('TASK [Report]')[1].split('TASK [')[0]
+    assert report_only(in_check) == report_only(real) == report_only(direct)
+
+
+def test_module_missing_sessions_root_is_a_problem_not_an_error(tmp_path, tree):
+    data, root, legacy, args = tree
+    missing = str(tmp_path / 'nope')
+    result = run_module(tmp_path, dict(args, path=missing))
+    assert not result.get('failed') and result['changed'] is False
+    assert result['exists'] is False and result['sessions'] == []
+    assert result['problems'][0] == '%s: the sessions root does not exist; apply the session_storage role' % missing
+    assert result['legacy_only'] == ['good', 'old']
+    assert not os.path.lexists(missing)
+
+
+def test_module_bad_session_names_rejected_naming_them(tmp_path, tree):
+    data, root, legacy, args = tree
+    for bad in ('../x', '.hidden', 'a/b', ''):
+        result = run_module(tmp_path, dict(args, sessions=['good', bad]))
+        assert result['failed'] is True, bad
+        assert 'Invalid session name %r' % bad in result['msg']
+
+
+def test_module_unknown_owner_or_group_rejected(tmp_path, tree):
+    data, root, legacy, args = tree
+    result = run_module(tmp_path, dict(args, owner='no-such-user-rm'))
+    assert result['failed'] is True and "owner 'no-such-user-rm' does not exist" in result['msg']
+    result = run_module(tmp_path, dict(args, group='no-such-group-rm'))
+    assert result['failed'] is True and "group 'no-such-group-rm' does not exist" in result['msg']
+    # without the ownership check the owner is not looked up
+    result = run_module(tmp_path, dict(args, owner='no-such-user-rm', check_ownership=False))
+    assert not result.get('failed') and result['sessions']
+
+
+def test_module_check_ownership_false(tmp_path, tree):
+    data, root, legacy, args = tree
+    result = run_module(tmp_path, dict(args, check_ownership=False))
+    good = [s for s in result['sessions'] if s['name'] == 'good'][0]
+    assert not any('world-readable' in p or 'wrong owner' in p for p in result['problems'])
+    assert good['problems'] == [p for p in good['problems'] if 'symlink(s) or special file(s)' in p]
+    assert len(good['problems']) == 1
+
+
+@pytest.mark.skipif(not IS_ROOT, reason='chown to uid 33 / gid 33 needs root')
+def test_module_wrong_owner_as_root(tmp_path, tree):
+    data, root, legacy, args = tree
+    os.chown(str(root / 'good' / 'session' / '2.json'), 33, 33)
+    os.chown(str(root / 'empty'), 0, 33)
+    result = run_module(tmp_path, dict(args, owner='root', group='root'))
+    assert 'good: 1 path(s) with the wrong owner or group (session/2.json)' in result['problems']
+    assert 'empty: 1 path(s) with the wrong owner or group (./)' in result['problems']
+    assert not any(p.startswith('lost:') and 'owner' in p for p in result['problems'])
+    # numeric ids are accepted; now everything but the two chowned paths is wrong
+    result = run_module(tmp_path, dict(args, owner='33', group='33'))
+    assert any(p.startswith('good: ') and 'wrong owner or group' in p for p in result['problems'])
+    assert '%s: the sessions root has the wrong owner or group' % root in result['problems']
+
+
+def test_module_sessions_filter_and_layout(tmp_path, tree):
+    data, root, legacy, args = tree
+    result = run_module(tmp_path, dict(args, sessions=['lost', 'old', 'unknown']))
+    assert [s['name'] for s in result['sessions']] == ['lost']
+    assert [s['name'] for s in result['legacy_sessions']] == ['old'] and result['legacy_only'] == ['old']
+    node = data / 'node'
+    (node / 'tenant').mkdir(parents=True)
+    os.chmod(str(node / 'tenant'), 0o2750)
+    write(node / 'tenant' / 'pre-key-1.json', b'{}')
+    result = run_module(tmp_path, {'path': str(node), 'layout': 'baileys_multi_file', 'owner': OWNER,
+                                   'group': GROUP})
+    assert result['sessions'][0]['creds_problem'] == ('creds file creds.json is missing while key folders exist '
+                                                      '(pre-key-*): the gateway will ask for a QR scan')
+    result = run_module(tmp_path, dict(args, layout='whatever'))
+    assert result['failed'] is True and 'baileys_multi_file' in result['msg']
+
+
+def test_module_sessions_root_that_is_a_file_fails(tmp_path, tree):
+    data, root, legacy, args = tree
+    write(data / 'file', b'x')
+    result = run_module(tmp_path, dict(args, path=str(data / 'file')))
+    assert result['failed'] is True and 'Cannot open the sessions root %s' % (data / 'file') in result['msg']
