@@ -227,6 +227,16 @@ def test_world_readable_files_and_directories_flagged(root):
     assert result['problems'] == []
 
 
+def test_world_readable_session_directory_itself_flagged(root):
+    """The tenant directory should be 2750 like its sub-directories; o+r on it is flagged as ``./``."""
+    path, files, nbytes = make_session(root, 't')
+    os.chmod(path, 0o755)
+    info = audit(str(root), [], BAILEYS_CSHARP, ids=IDS, now=NOW)['sessions'][0]
+    assert '1 world-readable path(s) (./): session files hold private keys' in info['problems']
+    os.chmod(path, 0o2750)
+    assert audit(str(root), [], BAILEYS_CSHARP, ids=IDS, now=NOW)['sessions'][0]['problems'] == []
+
+
 def test_symlinks_and_fifos_inside_a_session_reported_never_followed(tmp_path, root):
     outside = mkdir(tmp_path / 'outside')
     for i in range(10):
@@ -325,6 +335,13 @@ def test_key_stores_in():
     assert key_stores_in(BAILEYS_MULTI_FILE, ['pre-key', 'creds.json', 'pre-key-1.json', 'pre-key-2.json',
                                               'lid-mapping-1.json', 'session\\1.json']) == ['lid-mapping-*',
                                                                                              'pre-key-*']
+
+
+def test_key_stores_in_names_the_longest_matching_prefix():
+    """``sender-key-memory-x.json`` is a sender-key-memory file, not a sender-key file."""
+    assert key_stores_in(BAILEYS_MULTI_FILE, ['sender-key-memory-123@g.us.json']) == ['sender-key-memory-*']
+    assert key_stores_in(BAILEYS_MULTI_FILE, ['sender-key-memory-1.json', 'sender-key-123@g.us--1.json']) == [
+        'sender-key-*', 'sender-key-memory-*']
 
 
 def test_inspect_session_directly(root):
