@@ -26,9 +26,11 @@ import binascii
 import errno
 import grp
 import hashlib
+import json
 import os
 import pwd
 import re
+import stat
 import time
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils import discovery
@@ -36,11 +38,12 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.la
     DEFAULT_LAYOUT, creds_filename, get_layout)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import check_session_name
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    CopySettings, SessionError, acquire_lock, copy_plan, fault_point, open_dir, os_error, remove_verified,
-    rmtree_at, scan_session, verify_copy)
+    O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, CopySettings, SessionError, acquire_lock, copy_plan, fault_point,
+    hash_sources, open_dir, os_error, read_file_at, remove_verified, rmtree_at, scan_session, verify_copy)
 
 LOCK_NAME = '.session_migrate.lock'
 STAGING_PREFIX = '.staging-'
+JOURNAL_PREFIX = '.moving-'
 BACKUP_DIR = '.backup'
 STORAGE_ROLE = 'rubymanager.session_persistence.session_storage'
 
@@ -234,6 +237,7 @@ def _run(options, layout, settings, dest_fd, result):
         result['stale_staging'].append(path)
         result['changed'] = True
 
+    journals = _read_journals(dest_fd, dest, result) if options.mode == 'move' else {}
     roots, _skipped = discovery.expand_roots(options.legacy_roots, dest)
     result['legacy_roots'] = [root.path for root in roots]
     candidates, warnings = discovery.find_candidates(roots, layout, options.creds_file, options.sessions, dest)
@@ -245,11 +249,17 @@ def _run(options, layout, settings, dest_fd, result):
     names = sorted(set(options.sessions)) if options.sessions is not None else list(candidates)
     for name in names:
         try:
-            _one_session(options, layout, settings, dest_fd, name, candidates.get(name, []), result)
+            _one_session(options, layout, settings, dest_fd, name, candidates.get(name, []), result, journals)
         except (OSError, SessionError) as exc:
             if isinstance(exc, OSError):
                 exc = os_error(exc, getattr(exc, 'filename', None) or os.path.join(dest, name))
             result['errors'].append({'name': name, 'path': exc.path, 'msg': str(exc)})
+    for name in sorted(journals):
+        # The creds file of an unfinished move is gone: it was removed last, so at most an empty legacy
+        # directory is left of it.
+        if not check and (options.sessions is None or name in options.sessions):
+            _remove_empty_leftover(roots, name, journals[name], result)
+            _drop_journal(dest_fd, name)
     if 'diff' in result:
         diff = result['diff']
         after = set(diff['after'])
@@ -258,7 +268,7 @@ def _run(options, layout, settings, dest_fd, result):
         diff['after'] = ''.join('%s\n' % name for name in sorted(after))
 
 
-def _one_session(options, layout, settings, dest_fd, name, candidates, result):
+def _one_session(options, layout, settings, dest_fd, name, candidates, result, journals):
     dest = options.dest
     creds = creds_filename(layout, name, options.creds_file)
     target = os.path.join(dest, name)
@@ -268,6 +278,7 @@ def _one_session(options, layout, settings, dest_fd, name, candidates, result):
     ordered = discovery.order_candidates(candidates, options.prefer)
     if not ordered:
         if state == discovery.VALID:
+            _finish_move(options, layout, dest_fd, name, ordered, result, journals)
             result['present'].append(name)
         else:
             result['not_found'].append(name)
@@ -277,10 +288,12 @@ def _one_session(options, layout, settings, dest_fd, name, candidates, result):
     if state == discovery.VALID:
         if options.on_conflict == 'keep':
             result['present'].append(name)
+            _finish_move(options, layout, dest_fd, name, ordered, result, journals)
             return
         if options.on_conflict == 'fail':
             if any(_same_creds(cand.creds_st, dest_creds) for cand in ordered):
                 result['present'].append(name)  # this legacy session was already migrated
+                _finish_move(options, layout, dest_fd, name, ordered, result, journals)
                 return
             chosen = _choose(ordered, result)
             if chosen is None:
@@ -301,6 +314,7 @@ def _one_session(options, layout, settings, dest_fd, name, candidates, result):
             result['invalid'].append({'name': name, 'path': cand.path, 'reason': problem})
         if chosen is None:
             result['present'].append(name)
+            _finish_move(options, layout, dest_fd, name, ordered, result, journals)
             return
     else:
         chosen = _choose(ordered, result)
@@ -311,7 +325,114 @@ def _one_session(options, layout, settings, dest_fd, name, candidates, result):
                and not any(inv['path'] == cand.path for inv in result['invalid'] if inv['name'] == name)]
     if ignored:
         result['duplicates'].append({'name': name, 'used': chosen.path, 'ignored': ignored})
+    journals.pop(name, None)
     _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result)
+
+
+def _finish_move(options, layout, dest_fd, name, ordered, result, journals):
+    """mode=move, ``<dest>/<name>`` is a session: finish a move that an earlier run journaled but did not
+    complete (killed after the rename, or half-way through removing the legacy files). The legacy files are
+    removed only when each has an identical copy in dest; otherwise the legacy copy is kept and reported."""
+    source = journals.pop(name, None)
+    if options.mode != 'move' or source is None:
+        return
+    for cand in ordered:
+        if cand.path != source or cand.creds_st is None:
+            continue
+        creds = creds_filename(layout, name, options.creds_file)
+        root_fd = open_dir(cand.root.real, follow=True)
+        try:
+            try:
+                plan = scan_session(root_fd, cand.root.path, name, layout, options.normalize_names)
+                hashes = hash_sources(plan, root_fd)
+            except OSError as exc:
+                raise os_error(exc, cand.path)
+            session_fd = open_dir(name, dir_fd=dest_fd)
+            try:
+                verify_copy(plan, hashes, session_fd, os.path.join(options.dest, name), exact=False)
+                complete, warnings = not plan.left_behind, []
+                if not options.check_mode:
+                    try:
+                        complete, warnings = remove_verified(plan, root_fd, last=creds)
+                    except OSError as exc:
+                        raise os_error(exc, cand.path)
+                    os.fsync(root_fd)
+            except SessionError as exc:
+                complete, warnings = False, ['%s: an interrupted move is not finished: %s' % (cand.path, exc)]
+            finally:
+                os.close(session_fd)
+        finally:
+            os.close(root_fd)
+        result['warnings'].extend(warnings)
+        result['changed'] = True
+        if complete:
+            result['removed'].append(cand.path)
+        else:
+            result['warnings'].append('%s: legacy session directory kept (it still holds files that were not '
+                                      'migrated or changed); the migrated copy is in %s'
+                                      % (cand.path, os.path.join(options.dest, name)))
+        break
+    if not options.check_mode:
+        _drop_journal(dest_fd, name)
+
+
+def _remove_empty_leftover(roots, name, source, result):
+    for root in roots:
+        if os.path.join(root.path, name) != source:
+            continue
+        root_fd = open_dir(root.real, follow=True)
+        try:
+            os.rmdir(name, dir_fd=root_fd)  # only an empty directory; never follows a symlink
+            os.fsync(root_fd)
+            result['removed'].append(source)
+            result['changed'] = True
+        except OSError:
+            pass
+        finally:
+            os.close(root_fd)
+
+
+def _journal_name(name):
+    return _component(JOURNAL_PREFIX + name, '')
+
+
+def _write_journal(dest_fd, name, source):
+    """Record (durably) that the legacy copy ``source`` of ``name`` is being moved."""
+    data = json.dumps({'name': name, 'source': source}).encode('ascii')
+    fd = os.open(_journal_name(name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                 0o600, dir_fd=dest_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, 'not a regular file')
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.fsync(dest_fd)
+
+
+def _read_journals(dest_fd, dest, result):
+    """``{name: legacy source}`` of the moves journaled by earlier runs that did not finish."""
+    journals = {}
+    with os.scandir(dest_fd) as it:
+        entries = sorted(entry.name for entry in it if entry.name.startswith(JOURNAL_PREFIX))
+    for entry in entries:
+        try:
+            value = json.loads(read_file_at(dest_fd, entry, 65536).decode('ascii'))
+            journals[value['name']] = value['source']
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            result['warnings'].append('%s: unreadable move journal ignored (%s)' % (os.path.join(dest, entry), exc))
+    return journals
+
+
+def _drop_journal(dest_fd, name):
+    try:
+        os.unlink(_journal_name(name), dir_fd=dest_fd)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+        return
+    os.fsync(dest_fd)
 
 
 def _same_creds(st, other):
@@ -366,6 +487,7 @@ def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result
                 finally:
                     os.close(staged_fd)
                 fault_point('verify')
+                _write_journal(dest_fd, name, chosen.path)
             if backup:
                 entry['backup'] = _backup(dest_fd, dest, name)
             try:
@@ -388,7 +510,8 @@ def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result
 
         if options.mode == 'move':
             try:
-                complete, warnings = remove_verified(plan, root_fd)
+                complete, warnings = remove_verified(plan, root_fd,
+                                                     last=creds_filename(layout, name, options.creds_file))
             except OSError as exc:
                 raise os_error(exc, chosen.path)
             result['warnings'].extend(warnings)
@@ -399,6 +522,7 @@ def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result
                 result['warnings'].append('%s: legacy session directory kept (it still holds files that were '
                                           'not migrated or changed); the migrated copy is in %s'
                                           % (chosen.path, target))
+            _drop_journal(dest_fd, name)
     finally:
         os.close(root_fd)
 

@@ -553,16 +553,59 @@ def _hash_tree(fd, rel, display, result):
             result[child] = (-1, kind_of(st.st_mode))
 
 
-def verify_copy(plan, source_hashes, dest_fd, display):
-    """Raise SessionError unless the tree at ``dest_fd`` holds exactly the planned files, sizes and hashes."""
+def hash_sources(plan, root_fd):
+    """``{dst relative path tuple: sha256 hex}`` of the legacy files of ``plan`` (each must be unchanged)."""
+    hashes = {}
+    session_fd = open_dir(plan.name, dir_fd=root_fd)
+    fds = {(): session_fd}
+    try:
+        if os.fstat(session_fd).st_ino != plan.dirs[0].st.st_ino:
+            raise SessionError(plan.source, 'was replaced while being migrated; stop the service and re-run')
+        for item in plan.files:
+            if item.src_dir is None:
+                dir_fd = root_fd
+            else:
+                for i in range(1, len(item.src_dir) + 1):
+                    if item.src_dir[:i] not in fds:
+                        fds[item.src_dir[:i]] = open_dir(item.src_dir[i - 1], dir_fd=fds[item.src_dir[:i - 1]])
+                dir_fd = fds[item.src_dir]
+            path = plan.source_path(item.src_dir, item.src_name)
+            try:
+                src, _st = open_regular(dir_fd, item.src_name, expect=item.st)
+            except OSError as exc:
+                raise os_error(exc, path)
+            try:
+                digest = hashlib.sha256()
+                while True:
+                    chunk = os.read(src, BUFFER_SIZE)
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    READ_STATS['bytes'] += len(chunk)
+                READ_STATS['files'] += 1
+            finally:
+                os.close(src)
+            hashes[item.dst_dir + (item.dst_name,)] = digest.hexdigest()
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return hashes
+
+
+def verify_copy(plan, source_hashes, dest_fd, display, exact=True):
+    """Raise SessionError unless the tree at ``dest_fd`` holds exactly the planned files, sizes and hashes.
+
+    With ``exact=False`` the tree may hold more files (a session the service has used since): every planned
+    file must still be there with the same size and hash.
+    """
     found = hash_tree(dest_fd, display)
     expected = {}
     for item in plan.files:
         key = item.dst_dir + (item.dst_name,)
         expected[key] = (item.st.st_size, source_hashes.get(key))
-    if set(found) != set(expected):
+    if (exact and set(found) != set(expected)) or not set(expected) <= set(found):
         missing = sorted(set(expected) - set(found))
-        extra = sorted(set(found) - set(expected))
+        extra = sorted(set(found) - set(expected)) if exact else []
         raise SessionError(display, 'verification failed: copy differs in file names (missing %s, extra %s)'
                            % ([os.path.join(*k) for k in missing[:5]], [os.path.join(*k) for k in extra[:5]]))
     for key, value in expected.items():
@@ -570,9 +613,11 @@ def verify_copy(plan, source_hashes, dest_fd, display):
             raise SessionError(os.path.join(display, *key), 'verification failed: size or SHA-256 differs')
 
 
-def remove_verified(plan, root_fd):
+def remove_verified(plan, root_fd, last=None):
     """Remove the legacy files of ``plan`` that are still exactly what was copied, then empty directories.
 
+    ``last`` (the creds file name) is removed after everything else, so that a run interrupted half-way
+    leaves a legacy directory that is still found (and finished) by the next run.
     Returns ``(fully_removed, warnings)``. Anything new or changed since the copy is kept and warned about.
     """
     warnings = []
@@ -580,7 +625,6 @@ def remove_verified(plan, root_fd):
         top = open_dir(plan.name, dir_fd=root_fd)
     except OSError as exc:
         raise os_error(exc, plan.source)
-    fds = {(): top}
     by_dir = collections.defaultdict(dict)
     sidecars = []
     for item in plan.files:
@@ -588,10 +632,29 @@ def remove_verified(plan, root_fd):
             sidecars.append(item)
         else:
             by_dir[item.src_dir][item.src_name] = item
+    final = by_dir[()].pop(last, None) if last is not None else None
     try:
         if os.fstat(top).st_ino != plan.dirs[0].st.st_ino:
             raise SessionError(plan.source, 'was replaced during the migration; legacy copy not removed')
-        complete = _remove_dir(top, (), plan, by_dir, warnings)
+        complete = _remove_dir(top, (), plan, by_dir, warnings, keep=last if final is not None else None)
+        for item in sidecars:
+            path = plan.source_path(None, item.src_name)
+            st = lstat_at(root_fd, item.src_name)
+            if st is None or not _same_file(st, item.st):
+                warnings.append('%s: changed or vanished after it was copied; kept' % path)
+                complete = False
+                continue
+            fault_point('remove')
+            os.unlink(item.src_name, dir_fd=root_fd)
+        if final is not None:
+            st = lstat_at(top, last)
+            if st is not None and _same_file(st, final.st):
+                fault_point('remove')
+                os.unlink(last, dir_fd=top)
+            elif st is not None:
+                warnings.append('%s: changed after it was copied; kept in the legacy directory'
+                                % plan.source_path((), last))
+                complete = False
     finally:
         os.close(top)
     if complete:
@@ -601,15 +664,6 @@ def remove_verified(plan, root_fd):
         except OSError as exc:
             warnings.append('%s: not removed (%s)' % (plan.source, exc.strerror))
             complete = False
-    for item in sidecars:
-        path = plan.source_path(None, item.src_name)
-        st = lstat_at(root_fd, item.src_name)
-        if st is None or not _same_file(st, item.st):
-            warnings.append('%s: changed or vanished after it was copied; kept' % path)
-            complete = False
-            continue
-        fault_point('remove')
-        os.unlink(item.src_name, dir_fd=root_fd)
     return complete, warnings
 
 
@@ -618,13 +672,15 @@ def _same_file(st, old):
             and st.st_size == old.st_size and st.st_mtime_ns == old.st_mtime_ns)
 
 
-def _remove_dir(fd, rel, plan, by_dir, warnings):
-    """Remove verified entries below ``fd``; True when the directory is now empty."""
+def _remove_dir(fd, rel, plan, by_dir, warnings, keep=None):
+    """Remove verified entries below ``fd``; True when the directory is now empty (except ``keep``)."""
     verified = by_dir.get(rel, {})
     empty = True
     with os.scandir(fd) as it:
         entries = sorted(it, key=lambda entry: entry.name)
     for entry in entries:
+        if keep is not None and entry.name == keep:
+            continue
         st = entry.stat(follow_symlinks=False)
         path = plan.source_path(rel, entry.name)
         if stat.S_ISDIR(st.st_mode):

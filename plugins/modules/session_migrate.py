@@ -135,6 +135,9 @@ notes:
     available) and renamed into place; the sessions root is fsynced afterwards. A crash or C(kill -9) at any
     moment leaves either no C(<dest>/<name>) or a complete one, and the legacy copy untouched. Stale staging
     directories are removed by the next run.
+  - With O(mode=move) the legacy files are removed only after the copy is renamed into place, the creds file
+    last. A journal C(<dest>/.moving-<name>) written before the rename lets the next run finish a move that was
+    interrupted after the rename; it removes only legacy files that have an identical copy in O(dest).
   - With O(on_conflict=newest) a replaced session is renamed into C(.backup) and then the new copy into place;
     a crash between the two renames leaves the old session in C(.backup) and no C(<dest>/<name>), and the next
     run migrates it again.
