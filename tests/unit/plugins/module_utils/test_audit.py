@@ -332,9 +332,8 @@ def test_key_stores_in():
                                           'sender-key-memory', 'other', 'pre-key-1.json']) == [
         'pre-key', 'pre-keys', 'sender-key-memory', 'session']
     assert key_stores_in(BAILEYS_CSHARP, []) == []
-    assert key_stores_in(BAILEYS_MULTI_FILE, ['pre-key', 'creds.json', 'pre-key-1.json', 'pre-key-2.json',
-                                              'lid-mapping-1.json', 'session\\1.json']) == ['lid-mapping-*',
-                                                                                             'pre-key-*']
+    names = ['pre-key', 'creds.json', 'pre-key-1.json', 'pre-key-2.json', 'lid-mapping-1.json', 'session\\1.json']
+    assert key_stores_in(BAILEYS_MULTI_FILE, names) == ['lid-mapping-*', 'pre-key-*']
 
 
 def test_key_stores_in_names_the_longest_matching_prefix():
