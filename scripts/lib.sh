@@ -59,8 +59,10 @@ ensure_collection_link() {
 # copy_for_ansible_test prints the copy's path; the copy holds what git tracks plus new, not-ignored files.
 # It lives outside the checkout: inside it, ansible-test would see the checkout's git and its .gitignore.
 copy_for_ansible_test() {
-  local dest="${TMPDIR:-/tmp}/rubymanager-sp-ansible-test-$(id -u)/ansible_collections/rubymanager/session_persistence"
-  rm -rf "$dest" && mkdir -p "$dest"
+  local base dest
+  base="$(mktemp -d "${TMPDIR:-/tmp}/rubymanager-sp-ansible-test.XXXXXX")"
+  dest="${base}/ansible_collections/rubymanager/session_persistence"
+  mkdir -p "$dest"
   if git -C "$REPO_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
     (cd "$REPO_ROOT" && git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -C "$dest" -xf -)
   else

@@ -68,12 +68,16 @@ stage_sanity() {
   log "ansible-test sanity"
   prepare_ansible_test
   local copy; copy="$(copy_for_ansible_test)"
+  # shellcheck disable=SC2064
+  trap "rm -rf '${copy%/ansible_collections/*}'" RETURN
   (cd "$copy" && ansible-test sanity --python 3.11 --local --requirements --color no)
 }
 
 stage_units() {
   log "ansible-test units"
   local copy; copy="$(copy_for_ansible_test)"
+  # shellcheck disable=SC2064
+  trap "rm -rf '${copy%/ansible_collections/*}'" RETURN
   (cd "$copy" && ansible-test units --python 3.11 --local --requirements --color no)
 }
 

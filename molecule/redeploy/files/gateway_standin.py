@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 """Stand-in for the WhatsApp gateway's session loading: for each tenant, load <root>/<tenant>/<tenant>_creds.json
 and print "<tenant>: restored" or "<tenant>: needs QR", as the service decides whether to show a QR code.
