@@ -22,8 +22,10 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.na
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
     lstat_at, open_dir, read_file_at)
 
-# A legacy root as given (``path``, glob matches expanded, trailing slashes removed) and resolved (``real``).
-Root = collections.namedtuple('Root', 'path real')
+# A legacy root as given (``path``, glob matches expanded, trailing slashes removed) and resolved (``real``),
+# with the identity (``dev``, ``ino``) it had when it was resolved; ``open_root`` refuses any other directory.
+Root = collections.namedtuple('Root', 'path real dev ino')
+Root.__new__.__defaults__ = (None, None)
 
 # One legacy session directory: ``root`` (a Root), ``name``, ``path`` (display path of the directory),
 # ``creds`` (creds file name) and ``creds_st`` (its lstat, or None when missing).
@@ -64,8 +66,12 @@ def expand_roots(patterns, dest):
             matches = [pattern]
         for match in matches:
             path = _strip(match)
-            real = os.path.realpath(path)
-            if not os.path.isdir(real):
+            try:
+                real = os.path.realpath(path)  # may raise when a component is swapped while it is resolved
+                st = os.stat(real)
+            except OSError:
+                real, st = path, None
+            if st is None or not stat.S_ISDIR(st.st_mode):
                 skipped.append((path, 'does not exist' if not os.path.lexists(path) else 'not a directory'))
                 continue
             if _inside(real, dest_real):
@@ -74,8 +80,22 @@ def expand_roots(patterns, dest):
             if real in seen:
                 continue
             seen.add(real)
-            roots.append(Root(path, real))
+            roots.append(Root(path, real, st.st_dev, st.st_ino))
     return roots, skipped
+
+
+def open_root(root):
+    """Open legacy root ``root`` (a Root). Symlinks in the configured path were resolved once, by
+    ``expand_roots``; if the path now leads to another directory (a component swapped for a symlink while the
+    module runs), OSError(ESTALE) is raised instead of reading, copying or removing anything there."""
+    fd = open_dir(root.real, follow=True)
+    if root.dev is not None:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (root.dev, root.ino):
+            os.close(fd)
+            raise OSError(errno.ESTALE, 'the legacy root was replaced (a symlink or another directory put in '
+                                        'its place) while the migration ran; not used', root.path)
+    return fd
 
 
 def find_candidates(roots, layout, creds_file=None, names=None, dest=None):
@@ -92,7 +112,7 @@ def find_candidates(roots, layout, creds_file=None, names=None, dest=None):
     dest_real = os.path.realpath(dest) if dest else None
     for root in roots:
         try:
-            root_fd = open_dir(root.real, follow=True)
+            root_fd = open_root(root)
         except OSError as exc:
             warnings.append('%s: legacy root not searched (%s)' % (root.path, exc.strerror))
             continue
@@ -112,7 +132,7 @@ def find_candidates(roots, layout, creds_file=None, names=None, dest=None):
                     continue
                 creds = creds_filename(layout, name, creds_file) if not name_problem(name) else None
                 if stat.S_ISLNK(st.st_mode):
-                    if names is not None or (creds and os.path.lexists(os.path.join(root.real, name, creds))):
+                    if names is not None or (creds and _stat_at(root_fd, os.path.join(name, creds))):
                         warnings.append('%s: is a symlink; not followed (legacy session skipped)' % path)
                     continue
                 if not stat.S_ISDIR(st.st_mode):
@@ -120,11 +140,11 @@ def find_candidates(roots, layout, creds_file=None, names=None, dest=None):
                 if names is None:
                     problem = name_problem(name)
                     if problem is not None:
-                        if _holds_any_creds(root.real, name, layout, creds_file):
+                        if _holds_any_creds(root_fd, name, layout, creds_file):
                             warnings.append('%s: directory name %r is not a safe session name (it %s); skipped'
                                             % (path, name, problem))
                         continue
-                creds_st = _lstat_path(os.path.join(root.real, name, creds))
+                creds_st = _stat_at(root_fd, os.path.join(name, creds))
                 if creds_st is None and names is None:
                     continue
                 found.setdefault(name, []).append(Candidate(name, root, path, creds, creds_st))
@@ -134,21 +154,22 @@ def find_candidates(roots, layout, creds_file=None, names=None, dest=None):
     return ordered, warnings
 
 
-def _lstat_path(path):
+def _stat_at(root_fd, relpath):
+    """lstat of ``relpath`` below the open legacy root (metadata only); None when it does not exist."""
     try:
-        return os.lstat(path)
+        return os.stat(relpath, dir_fd=root_fd, follow_symlinks=False)
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
             return None
         raise
 
 
-def _holds_any_creds(root, name, layout, creds_file):
+def _holds_any_creds(root_fd, name, layout, creds_file):
     pattern = creds_file if creds_file else layout.creds_pattern
     creds = pattern.replace('{name}', name)
     if '/' in creds or not creds:
         return False
-    return os.path.lexists(os.path.join(root, name, creds))
+    return _stat_at(root_fd, os.path.join(name, creds)) is not None
 
 
 def order_candidates(candidates, prefer='first'):
@@ -171,7 +192,7 @@ def creds_problem_of(candidate):
     if not stat.S_ISREG(candidate.creds_st.st_mode):
         return 'creds file %s is not a regular file' % candidate.creds
     try:
-        root_fd = open_dir(candidate.root.real, follow=True)
+        root_fd = open_root(candidate.root)
         try:
             session_fd = open_dir(candidate.name, dir_fd=root_fd)
             try:

@@ -340,7 +340,7 @@ def _finish_move(options, layout, dest_fd, name, ordered, result, journals):
         if cand.path != source or cand.creds_st is None:
             continue
         creds = creds_filename(layout, name, options.creds_file)
-        root_fd = open_dir(cand.root.real, follow=True)
+        root_fd = discovery.open_root(cand.root)
         try:
             try:
                 plan = scan_session(root_fd, cand.root.path, name, layout, options.normalize_names)
@@ -380,7 +380,10 @@ def _remove_empty_leftover(roots, name, source, result):
     for root in roots:
         if os.path.join(root.path, name) != source:
             continue
-        root_fd = open_dir(root.real, follow=True)
+        try:
+            root_fd = discovery.open_root(root)
+        except OSError:
+            continue
         try:
             os.rmdir(name, dir_fd=root_fd)  # only an empty directory; never follows a symlink
             os.fsync(root_fd)
@@ -453,7 +456,10 @@ def _choose(ordered, result):
 def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result):
     dest = options.dest
     target = os.path.join(dest, name)
-    root_fd = open_dir(chosen.root.real, follow=True)
+    try:
+        root_fd = discovery.open_root(chosen.root)
+    except OSError as exc:
+        raise os_error(exc, chosen.path)
     try:
         try:
             plan = scan_session(root_fd, chosen.root.path, name, layout, options.normalize_names)
