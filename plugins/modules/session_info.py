@@ -65,6 +65,20 @@ options:
       - Report paths in the sessions root with another owner or group, and world-readable ones, as problems.
     type: bool
     default: true
+  service_unit:
+    description:
+      - The gateway's systemd unit (C(.service) is added when there is no suffix). When set, the module reads
+        the unit's settings with C(systemctl show) and reports, in RV(service), the user and group it runs as
+        against O(owner) and O(group), whether its sandbox (C(ProtectSystem=), C(ProtectHome=),
+        C(ReadWritePaths=), C(BindPaths=), ...) lets it write O(path), its working directory (a legacy location
+        of the old gateway when it is one of O(legacy_roots)), and whether the C(session_storage) role's drop-in
+        and the environment variable O(service_env_var) are in place. What is wrong is added to RV(problems).
+    type: str
+  service_env_var:
+    description:
+      - The environment variable that should tell the service where the sessions root is; empty to not check.
+    type: str
+    default: WHATSAPP_SESSIONS_ROOT
 attributes:
   check_mode:
     support: full
@@ -174,6 +188,44 @@ problems:
   type: list
   elements: str
   sample: ["tenant-a: 3 world-readable path(s) (pre-key/1.json, pre-key/2.json, pre-key/3.json): session files hold private keys"]
+service:
+  description: What the gateway's unit can do with the sessions root; only when O(service_unit) is set.
+  returned: when O(service_unit) is set
+  type: dict
+  contains:
+    unit:
+      description: The unit name.
+      type: str
+    found:
+      description: Whether the unit exists.
+      type: bool
+    user:
+      description: The user it runs as (C(root) when C(User=) is not set).
+      type: str
+    user_ok:
+      description: Whether that is O(owner).
+      type: bool
+    can_write:
+      description: Whether its sandbox lets it write the sessions root.
+      type: bool
+    sandbox:
+      description: Why (or why not), from its sandbox settings.
+      type: str
+    working_directory:
+      description: Its C(WorkingDirectory=), or null.
+      type: str
+    working_directory_is_legacy_root:
+      description: Whether that is one of O(legacy_roots) (where the old gateway kept sessions).
+      type: bool
+    dropin_present:
+      description: Whether the C(session_storage) role's drop-in C(50-session-storage.conf) is in place.
+      type: bool
+    env_var_ok:
+      description: Whether O(service_env_var) is set to the sessions root in the unit's environment.
+      type: bool
+  sample: {unit: whatsapp-gateway.service, found: true, user: www-data, user_ok: true, can_write: true,
+           sandbox: ProtectHome=tmpfs, working_directory: /home/RubyManager/web/whatsapp.rubymanager.app,
+           working_directory_is_legacy_root: true, dropin_present: true, env_var_ok: true}
 summary:
   description: Counts.
   returned: always
@@ -206,6 +258,27 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.la
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.migration import (
     SetupError, resolve_owner)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import check_session_name
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.service import (
+    PROPERTIES, assess_unit, parse_show, unit_name)
+
+
+def inspect_service(module, unit, result):
+    """Add the gateway unit's report to ``result`` (and its problems), from ``systemctl show``."""
+    params = module.params
+    systemctl = module.get_bin_path('systemctl')
+    if systemctl is None:
+        result['problems'].append('service %s: systemctl is not installed on this host; cannot inspect the unit' % unit)
+        return
+    rc, out, err = module.run_command([systemctl, 'show', '--property=' + ','.join(PROPERTIES), '--', unit])
+    if rc != 0:
+        result['problems'].append('service %s: systemctl show failed (%s); is systemd running?'
+                                  % (unit, (err or out).strip() or 'rc=%d' % rc))
+        return
+    report, problems = assess_unit(parse_show(out), unit, result['sessions_root'], params['owner'], params['group'],
+                                   params['service_env_var'], result['legacy_roots'])
+    result['service'] = report
+    result['problems'].extend(problems)
+    result['summary']['problems'] = len(result['problems'])
 
 
 def main():
@@ -219,6 +292,8 @@ def main():
             owner=dict(type='str', default='www-data'),
             group=dict(type='str', default='www-data'),
             check_ownership=dict(type='bool', default=True),
+            service_unit=dict(type='str'),
+            service_env_var=dict(type='str', default='WHATSAPP_SESSIONS_ROOT'),
         ),
         supports_check_mode=True,
     )
@@ -233,6 +308,8 @@ def main():
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg='%s: %s' % (exc.filename or params['path'], exc.strerror or exc))
+    if params['service_unit']:
+        inspect_service(module, unit_name(params['service_unit']), result)
     module.exit_json(changed=False, **result)
 
 
