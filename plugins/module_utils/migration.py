@@ -38,8 +38,9 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.la
     DEFAULT_LAYOUT, creds_filename, get_layout)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import check_session_name
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, CopySettings, SessionError, acquire_lock, copy_plan, fault_point,
-    hash_sources, open_dir, os_error, read_file_at, remove_verified, rmtree_at, scan_session, verify_copy)
+    O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, STAGED_DISPLAY, CopySettings, SessionError, acquire_lock, copy_plan,
+    fault_point, hash_sources, open_dir, os_error, read_file_at, remove_verified, rmtree_at, scan_session,
+    verify_copy)
 
 LOCK_NAME = '.session_migrate.lock'
 STAGING_PREFIX = '.staging-'
@@ -485,7 +486,7 @@ def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result
         staging = _component(STAGING_PREFIX + name, '-' + _token())
         staging_path = os.path.join(dest, staging)
         try:
-            hashes = copy_plan(plan, root_fd, name, dest_fd, staging, settings)
+            hashes = _copy(plan, root_fd, name, dest_fd, staging, settings, target)
             if options.mode == 'move':
                 staged_fd = open_dir(staging, dir_fd=dest_fd)
                 try:
@@ -531,6 +532,16 @@ def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result
             _drop_journal(dest_fd, name)
     finally:
         os.close(root_fd)
+
+
+def _copy(plan, root_fd, name, dest_fd, staging, settings, target):
+    """``copy_plan``; a write error (such as ENOSPC) names the file by its path in the final session."""
+    try:
+        return copy_plan(plan, root_fd, name, dest_fd, staging, settings)
+    except SessionError as exc:
+        if exc.path.startswith(STAGED_DISPLAY):
+            raise SessionError(target + exc.path[len(STAGED_DISPLAY):], exc.reason)
+        raise
 
 
 def _cleanup(dest_fd, staging, staging_path, result):

@@ -406,12 +406,13 @@ class CopySettings(object):
         self.hash_files = hash_files
 
 
-def copy_plan(plan, root_fd, session_name, staging_parent_fd, staging_name, settings):
+def copy_plan(plan, root_fd, session_name, staging_parent_fd, staging_name, settings, display=None):
     """Copy everything in ``plan`` into a new directory ``staging_name`` inside ``staging_parent_fd``.
 
     The legacy session directory is re-opened through ``root_fd`` without following symlinks.
     Every file and directory is flushed to disk before this returns (one ``syncfs`` or one fsync each).
     Returns ``{dst relative path tuple: sha256 hex}`` when ``settings.hash_files``, else ``{}``.
+    ``display`` (the final session path) names the files in write errors such as ENOSPC.
     The caller removes the staging directory when this raises.
     """
     hashes = {}
@@ -438,7 +439,8 @@ def copy_plan(plan, root_fd, session_name, staging_parent_fd, staging_name, sett
         for item in plan.files:
             src_dir_fd = root_fd if item.src_dir is None else src_fds[item.src_dir]
             src_path = plan.source_path(item.src_dir, item.src_name)
-            digest = _copy_file(src_dir_fd, item, src_path, dst_fds[item.dst_dir], settings, per_file_sync)
+            digest = _copy_file(src_dir_fd, item, src_path, dst_fds[item.dst_dir], settings, per_file_sync,
+                                display)
             if digest is not None:
                 hashes[item.dst_dir + (item.dst_name,)] = digest
         # Directory times last, deepest first, so creating the entries does not change them again.
@@ -463,7 +465,15 @@ def _set_owner_mode(fd, settings, mode):
     os.fchmod(fd, mode)
 
 
-def _copy_file(src_dir_fd, item, src_path, dst_dir_fd, settings, per_file_sync):
+STAGED_DISPLAY = '<staging>'
+
+
+def _staged_display(item, display):
+    return '%s (writing its staged copy)' % os.path.join(display or STAGED_DISPLAY,
+                                                         *(item.dst_dir + (item.dst_name,)))
+
+
+def _copy_file(src_dir_fd, item, src_path, dst_dir_fd, settings, per_file_sync, display=None):
     try:
         src, st = open_regular(src_dir_fd, item.src_name, expect=item.st)
     except OSError as exc:
@@ -472,7 +482,7 @@ def _copy_file(src_dir_fd, item, src_path, dst_dir_fd, settings, per_file_sync):
         try:
             dst = os.open(item.dst_name, CREATE_FLAGS, 0o600, dir_fd=dst_dir_fd)
         except OSError as exc:
-            raise os_error(exc, os.path.join('<staging>', *(item.dst_dir + (item.dst_name,))))
+            raise os_error(exc, os.path.join(display or STAGED_DISPLAY, *(item.dst_dir + (item.dst_name,))))
         try:
             _set_owner_mode(dst, settings, settings.file_mode)
             digest = hashlib.sha256() if settings.hash_files else None
@@ -487,10 +497,20 @@ def _copy_file(src_dir_fd, item, src_path, dst_dir_fd, settings, per_file_sync):
                 copied += len(chunk)
                 if digest is not None:
                     digest.update(chunk)
+                if chunk.count(0) == len(chunk):
+                    os.lseek(dst, len(chunk), os.SEEK_CUR)  # keep holes: a sparse file stays sparse
+                    continue
                 view = memoryview(chunk)
                 while view:
-                    written = os.write(dst, view)
+                    try:
+                        written = os.write(dst, view)
+                    except OSError as exc:
+                        raise os_error(exc, _staged_display(item, display))
                     view = view[written:]
+            try:
+                os.ftruncate(dst, copied)  # the length, also when the file ends in a hole
+            except OSError as exc:
+                raise os_error(exc, _staged_display(item, display))
             READ_STATS['files'] += 1
             READ_STATS['bytes'] += copied
             if copied != st.st_size or st.st_size != item.st.st_size or st.st_mtime_ns != item.st.st_mtime_ns:

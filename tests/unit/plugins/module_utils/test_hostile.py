@@ -341,6 +341,7 @@ def test_a_1_gb_sparse_file_is_streamed_and_copied_exactly(tmp_path, mode, fault
     copied = dest / 'big' / 'session' / 'huge.bin'
     st_copy = os.stat(str(copied))
     assert st_copy.st_size == 1024 ** 3 and fl.digest(str(copied)) == want
+    assert st_copy.st_blocks * 512 < 64 * 1024 ** 2, 'the copy of a sparse file is not sparse'
     max_rss_mb = usage.ru_maxrss / 1024.0 - baseline
     assert max_rss_mb < 64, 'the copy does not stream: %.0f MB more resident memory' % max_rss_mb
     fault_summary('1 GB sparse file (mode=%s): copied in %.1f s, %.0f MB more resident memory than a no-op run, %d KB allocated in dest'
