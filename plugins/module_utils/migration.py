@@ -344,7 +344,7 @@ def _finish_move(options, layout, dest_fd, name, ordered, result, journals):
         root_fd = discovery.open_root(cand.root)
         try:
             try:
-                plan = scan_session(root_fd, cand.root.path, name, layout, options.normalize_names)
+                plan = scan_session(root_fd, cand.root.path, name, layout, options.normalize_names, creds)
                 hashes = hash_sources(plan, root_fd)
             except OSError as exc:
                 raise os_error(exc, cand.path)
@@ -463,7 +463,8 @@ def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result
         raise os_error(exc, chosen.path)
     try:
         try:
-            plan = scan_session(root_fd, chosen.root.path, name, layout, options.normalize_names)
+            plan = scan_session(root_fd, chosen.root.path, name, layout, options.normalize_names,
+                                creds_filename(layout, name, options.creds_file))
         except OSError as exc:
             raise os_error(exc, chosen.path)
         result['warnings'].extend(plan.warnings)

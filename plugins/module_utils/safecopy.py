@@ -28,7 +28,8 @@ import signal
 import stat
 import time
 
-from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import split_backslash_name
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
+    creds_filename, split_backslash_name)
 
 BUFFER_SIZE = 1024 * 1024
 
@@ -260,8 +261,11 @@ class SessionPlan(object):
         return os.path.join(*parts)
 
 
-def scan_session(root_fd, root_path, name, layout, normalize=True):
+def scan_session(root_fd, root_path, name, layout, normalize=True, creds=None):
     """Build the ``SessionPlan`` for legacy session directory ``root_path/name``, opened via ``root_fd``.
+
+    The creds file (``creds``, by default the layout's) always keeps its name, also when the session name holds
+    a backslash: splitting it would leave the migrated session without its creds file.
 
     Raises OSError/SessionError when the directory cannot be read.
     """
@@ -283,8 +287,14 @@ def scan_session(root_fd, root_path, name, layout, normalize=True):
     planned_dirs = set(dir_paths)
     file_targets = set(real_paths)
     extra_dirs = {}
+    if creds is None:
+        try:
+            creds = creds_filename(layout, name)
+        except ValueError:
+            creds = None
     for item in raw_files:
-        parts = split_backslash_name(item.src_name) if normalise else None
+        literal = item.src_dir == () and item.src_name == creds
+        parts = split_backslash_name(item.src_name) if normalise and not literal else None
         if parts is None:
             plan.files.append(item)
             continue

@@ -18,7 +18,7 @@ import threading
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils import migration
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.migration import (
@@ -218,6 +218,9 @@ HYPOTHESIS = settings(max_examples=60, deadline=None, database=None,
 
 @HYPOTHESIS
 @given(name=good_names())
+@example(name='0\\')            # found by hypothesis: the creds file "0\\_creds.json" was split into 0/_creds.json
+@example(name='pre-key\\7')
+@example(name=' ')
 def test_accepted_names_stay_inside_dest(name):
     base = tempfile.mkdtemp(prefix='session-migrate-names-')
     try:
