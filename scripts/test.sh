@@ -97,6 +97,8 @@ stage_molecule() {
   local scenarios=()
   if [ -n "${MOLECULE_SCENARIOS:-}" ]; then read -r -a scenarios <<< "$MOLECULE_SCENARIOS"
   else for d in "${REPO_ROOT}"/molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$d")")"); done; fi
+  # Container names get this run's id, so that two runs on one Docker host (two checkouts, say) never collide.
+  export MOLECULE_INSTANCE_SUFFIX="${MOLECULE_INSTANCE_SUFFIX:-$$}"
   local s failed=()
   for s in "${scenarios[@]}"; do
     log "molecule test -s ${s}"
