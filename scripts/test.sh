@@ -23,8 +23,9 @@ export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}" PY_COLORS="${PY_COLORS:-0
 cd "$REPO_ROOT"
 
 stage_lint() {
-  log "ansible-lint (production profile, offline)"
+  log "ansible-lint (production profile, offline) and antsibull-changelog lint"
   ansible-lint --offline
+  antsibull-changelog lint
 }
 
 stage_build() {
