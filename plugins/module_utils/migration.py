@@ -197,8 +197,16 @@ def migrate(options, warn=None):
     except OSError as exc:
         raise SetupError('Cannot open the sessions root (dest) %s: %s' % (dest, exc.strerror))
     try:
-        lock_fd = acquire_lock(dest_fd, LOCK_NAME, float(options.lock_timeout), os.path.join(dest, LOCK_NAME),
-                               create=not options.check_mode)
+        lock_path = os.path.join(dest, LOCK_NAME)
+        try:
+            lock_fd = acquire_lock(dest_fd, LOCK_NAME, float(options.lock_timeout), lock_path,
+                                   create=not options.check_mode)
+        except OSError as exc:
+            hint = {errno.EROFS: 'the sessions root is on a read-only file system',
+                    errno.EACCES: 'run the task as root (become: true) or as the owner of the sessions root',
+                    errno.EPERM: 'run the task as root (become: true) or as the owner of the sessions root'}
+            raise SetupError('Cannot open the lock file %s: %s (%s); nothing was changed'
+                             % (lock_path, exc.strerror or exc, hint.get(exc.errno, 'check the sessions root')))
         try:
             if lock_fd is not None and not options.check_mode:
                 _own(lock_fd, settings)
@@ -542,6 +550,10 @@ def _copy(plan, root_fd, name, dest_fd, staging, settings, target):
     except SessionError as exc:
         if exc.path.startswith(STAGED_DISPLAY):
             raise SessionError(target + exc.path[len(STAGED_DISPLAY):], exc.reason)
+        raise
+    except OSError as exc:
+        if exc.filename == staging:  # creating the staging directory in dest failed
+            raise os_error(exc, os.path.join(os.path.dirname(target), staging))
         raise
 
 

@@ -381,15 +381,21 @@ def list_sidecars(root_fd, name, layout, entries=None):
 
 
 def _scan_dir(fd, rel, plan, raw_files):
-    with os.scandir(fd) as it:
-        entries = sorted(it, key=lambda entry: entry.name)
+    try:
+        with os.scandir(fd) as it:
+            entries = sorted(it, key=lambda entry: entry.name)
+    except OSError as exc:
+        raise os_error(exc, plan.source_path(rel))
     for entry in entries:
         st = entry.stat(follow_symlinks=False)
         child = rel + (entry.name,)
         if stat.S_ISREG(st.st_mode):
             raw_files.append(FileItem(rel, entry.name, rel, entry.name, st))
         elif stat.S_ISDIR(st.st_mode):
-            sub_fd = open_dir(entry.name, dir_fd=fd)
+            try:
+                sub_fd = open_dir(entry.name, dir_fd=fd)
+            except OSError as exc:
+                raise os_error(exc, plan.source_path(child))
             try:
                 plan.dirs.append(DirItem(child, child, os.fstat(sub_fd)))
                 _scan_dir(sub_fd, child, plan, raw_files)

@@ -251,3 +251,205 @@ def test_kill_9_in_every_phase_then_rerun_loses_nothing(tmp_path, fast_dir, monk
     assert total >= 200, kills
     for phase in PHASES:
         assert kills[phase] > 0, (phase, kills)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# mode=move killed between verification and removal
+
+@pytest.mark.parametrize('phase', ['verify', 'renamed', 'remove'])
+def test_move_killed_between_verify_and_removal_keeps_legacy_until_verified(fast_dir, phase):
+    lab = KillLab(fast_dir)
+    lab.make_golden()
+    opts = lab.options('move')
+    rc, data, err = fl.run_child(opts, kill_at='%s:1' % phase)
+    assert rc == -signal.SIGKILL, err
+    s0_legacy = fl.summary(os.path.join(lab.legacy, 's0'))
+    if phase == 'verify':      # verified, not yet renamed: the legacy copy is untouched, nothing visible
+        assert fl.summary(os.path.join(lab.dest, 's0')) == lab.dest_initial['s0']
+        assert s0_legacy == dict((k[3:] if k != 's0' else '.', v) for k, v in lab.legacy_initial.items()
+                                 if k == 's0' or k.startswith('s0' + os.sep))
+    else:                      # renamed: the copy is complete; the legacy copy goes only after that
+        assert lab.complete('s0')
+        assert s0_legacy is not None and os.path.isfile(os.path.join(lab.legacy, 's0', 's0_creds.json'))
+    lab.check_after_kill('move', phase)
+    result = migrate(Options(**opts))
+    lab.check_after_rerun('move', result, phase)
+    assert os.path.join(lab.legacy, 's0') in result['removed']
+    assert migrate(Options(**opts))['changed'] is False
+
+
+# ----------------------------------------------------------------------------------------------------------
+# disk full, read-only dest
+
+def big_session(root, name, size):
+    fl.make_session(root, name, seed=7)
+    with open(os.path.join(str(root), name, 'session', 'big.bin'), 'wb') as handle:
+        handle.write(os.urandom(size))
+
+
+@pytest.mark.parametrize('mode', ['copy', 'move'])
+def test_disk_full_fails_naming_the_file_and_enospc_then_rerun_completes(tmp_path, mode):
+    dest, legacy = tmp_path / 'dest', tmp_path / 'legacy'
+    dest.mkdir()
+    for i, name in enumerate(('a', 'c')):
+        fl.make_session(legacy, name, seed=i)
+    big_session(legacy, 'b', 3 * 1024 * 1024)
+    reference = fl.summary(legacy)
+    with fl.tmpfs(dest, '2m'):
+        rc, result = fl.run_module(tmp_path, dict(fl.options(dest, [legacy], mode=mode), lock_timeout=5))
+        assert rc != 0 and result['failed'] is True
+        assert 'No space left on device' in result['msg']
+        assert os.path.join(str(dest), 'b', 'session', 'big.bin') in result['msg'], result['msg']
+        assert [e['name'] for e in result['errors']] == ['b']
+        assert sorted(m['name'] for m in result['migrated']) == ['a', 'c']
+        assert fl.visible_sessions(dest) == ['a', 'c'] and not fl.staging_dirs(dest)  # no partial session
+        legacy_b = dict((k, v) for k, v in fl.summary(legacy).items() if k == 'b' or k.startswith('b' + os.sep))
+        assert legacy_b == dict((k, v) for k, v in reference.items() if k == 'b' or k.startswith('b' + os.sep))
+        if mode == 'move':
+            assert sorted(os.listdir(str(legacy))) == ['b']
+        # Space is freed (the tmpfs grows): a re-run completes, then has nothing to do.
+        fl.remount(dest, 'size=16m')
+        rc, result = fl.run_module(tmp_path, fl.options(dest, [legacy], mode=mode))
+        assert rc == 0 and result['changed'] is True and [m['name'] for m in result['migrated']] == ['b']
+        assert fl.visible_sessions(dest) == ['a', 'b', 'c']
+        for name in ('a', 'b', 'c'):
+            assert fl.summary(dest / name, times=False) is not None
+        got = fl.digest(str(dest / 'b' / 'session' / 'big.bin'))
+        assert got == reference[os.path.join('b', 'session', 'big.bin')][2]
+        rc, result = fl.run_module(tmp_path, fl.options(dest, [legacy], mode=mode))
+        assert rc == 0 and result['changed'] is False
+
+
+@pytest.mark.parametrize('lock_exists', [False, True])
+def test_read_only_dest_fails_clearly_and_changes_nothing(tmp_path, lock_exists):
+    dest, legacy = tmp_path / 'dest', tmp_path / 'legacy'
+    dest.mkdir()
+    fl.make_session(legacy, 'a')
+    fl.make_session(legacy, 'b')
+    with fl.tmpfs(dest, '8m'):
+        if lock_exists:
+            migrate(Options(**fl.options(dest, [legacy], sessions=['a'])))
+        before = fl.tree_state(dest)
+        legacy_before = fl.tree_state(legacy)
+        fl.remount(dest, 'ro')
+        for mode in ('copy', 'move'):
+            rc, result = fl.run_module(tmp_path, fl.options(dest, [legacy], mode=mode))
+            assert rc != 0 and result['failed'] is True
+            assert 'Read-only file system' in result['msg'], result['msg']
+            assert str(dest) in result['msg'], result['msg']
+        assert fl.tree_state(dest) == before and fl.tree_state(legacy) == legacy_before
+        fl.remount(dest, 'rw')
+        rc, result = fl.run_module(tmp_path, fl.options(dest, [legacy], mode='move'))
+        assert rc == 0 and sorted(result['removed']) == [str(legacy / n) for n in (['b'] if lock_exists else
+                                                                                    ['a', 'b'])]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# permission denied (as root the checks are bypassed: the run is done as the user nobody)
+
+def test_permission_denied_on_a_legacy_directory_and_dest_fails_clearly(tmp_path):
+    with fl.unprivileged_world() as (base, collections, python, user):
+        dest, legacy = os.path.join(base, 'dest'), os.path.join(base, 'legacy')
+        os.mkdir(dest)
+        for i, name in enumerate(('a', 'b', 'c')):
+            fl.make_session(legacy, name, seed=i)
+        if fl.IS_ROOT:
+            fl.chown_tree(base, user)
+        os.chmod(os.path.join(legacy, 'b', 'pre-key'), 0)             # a key-store folder nobody may read
+        with open(os.path.join(legacy, 'c', 'session', 'locked.json'), 'wb') as handle:
+            handle.write(b'{}')
+        os.chmod(os.path.join(legacy, 'c', 'session', 'locked.json'), 0)   # an unreadable file
+        before = fl.tree_state(legacy)
+        group = fl.grp.getgrgid(user.pw_gid).gr_name
+        run_as = fl.as_user(user)
+        for mode in ('move', 'copy'):
+            opts = fl.options(dest, [legacy], mode=mode, owner=user.pw_name, group=group)
+            rc, data, err = fl.run_child(opts, python=python, collections=collections, cwd=base, **run_as)
+            assert rc == 0, err
+            result = data['result']
+            errors = dict((e['name'], e) for e in result['errors'])
+            assert sorted(errors) == ['b', 'c'], result
+            assert errors['b']['path'] == os.path.join(legacy, 'b', 'pre-key')
+            assert errors['b']['msg'].endswith('Permission denied')
+            assert errors['c']['msg'] == '%s: Permission denied' % os.path.join(legacy, 'c', 'session', 'locked.json')
+            assert 'Permission denied' in data['failed']
+            assert fl.visible_sessions(dest) == ['a'] and not fl.staging_dirs(dest)
+            assert not os.path.exists(os.path.join(legacy, 'a'))  # moved (verified) by the move run
+        for rel, value in fl.tree_state(legacy).items():          # b and c: every file untouched
+            if rel != '.' and value[0] != 0o040000:
+                assert before[rel] == value, rel
+        # dest itself not writable for the user: the errors name the full paths, nothing is done
+        os.chmod(dest, 0o555)
+        if fl.IS_ROOT:
+            os.chown(dest, 0, 0)
+        os.chmod(os.path.join(legacy, 'c', 'session', 'locked.json'), 0o644)
+        opts = fl.options(dest, [legacy], owner=user.pw_name, group=group)
+        rc, data, err = fl.run_child(opts, python=python, collections=collections, cwd=base, **run_as)
+        assert rc == 0, err
+        error_c = [e for e in data['result']['errors'] if e['name'] == 'c'][0]
+        assert error_c['msg'].startswith(os.path.join(dest, migration.STAGING_PREFIX + 'c-'))
+        assert error_c['msg'].endswith('Permission denied')
+        os.unlink(os.path.join(dest, migration.LOCK_NAME))
+        rc, data, err = fl.run_child(opts, python=python, collections=collections, cwd=base, **run_as)
+        assert rc == 0, err
+        assert os.path.join(dest, migration.LOCK_NAME) in data['failed'] and 'Permission denied' in data['failed']
+        assert fl.visible_sessions(dest) == ['a'] and not fl.staging_dirs(dest)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# two runs at once
+
+@pytest.mark.parametrize('mode', ['copy', 'move'])
+def test_two_runs_at_once_do_not_interleave_or_lose_anything(fast_dir, mode, fault_summary):
+    tmp_path = fast_dir
+    dest, pristine, legacy = tmp_path / 'dest', tmp_path / 'pristine', tmp_path / 'legacy'
+    names = ['t%02d' % i for i in range(24)]
+    for i, name in enumerate(names):
+        fl.make_session(pristine, name, seed=i, prekeys=30)
+    golden_dest = tmp_path / 'golden'
+    golden_dest.mkdir()
+    migrate(Options(**fl.options(golden_dest, [pristine])))
+    golden = dict((name, fl.summary(golden_dest / name)) for name in names)
+    waited = 0
+    for round_ in range(3):
+        subprocess.check_call(['rm', '-rf', str(legacy), str(dest)])
+        subprocess.check_call(['cp', '-a', str(pristine), str(legacy)])
+        dest.mkdir()
+        opts = fl.options(dest, [legacy], mode=mode, lock_timeout=120)
+        procs = [fl.start_child(opts) for _ in range(2)]
+        outcomes = [fl.finish_child(proc) for proc in procs]
+        results = []
+        for rc, data, err in outcomes:
+            assert rc == 0 and not data['failed'], err
+            results.append(data['result'])
+        migrated = sorted(m['name'] for r in results for m in r['migrated'])
+        assert migrated == names, 'each session migrated exactly once'
+        second = [r for r in results if not r['migrated']]
+        waited += len(second)
+        for r in second:    # the one that waited found nothing to do
+            assert r['changed'] is False and r['present'] == (names if mode == 'copy' else [])
+        for name in names:
+            assert fl.summary(dest / name) == golden[name]
+        assert not fl.staging_dirs(dest)
+        if mode == 'move':
+            assert os.listdir(str(legacy)) == []
+            assert sorted(p for r in results for p in r['removed']) == [str(legacy / n) for n in names]
+    fault_summary('two runs at once (mode=%s): 3 rounds of 2 concurrent runs on %d sessions; each session '
+                  'migrated once; %d runs waited for the lock and found nothing left to do' % (mode, len(names),
+                                                                                              waited))
+
+
+def test_a_run_that_cannot_get_the_lock_times_out_with_a_clear_message(tmp_path):
+    dest, legacy = tmp_path / 'dest', tmp_path / 'legacy'
+    dest.mkdir()
+    fl.make_session(legacy, 'a')
+    holder = os.open(str(dest / migration.LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        for mode in ('copy', 'move'):
+            rc, result = fl.run_module(tmp_path, dict(fl.options(dest, [legacy], mode=mode), lock_timeout=1))
+            assert rc != 0 and result['failed'] is True
+            assert str(dest / migration.LOCK_NAME) in result['msg'] and 'lock_timeout' in result['msg']
+        assert fl.visible_sessions(dest) == [] and os.path.isdir(str(legacy / 'a'))
+    finally:
+        os.close(holder)
