@@ -16,9 +16,20 @@ def pytest_configure(config):
 
 
 @pytest.fixture
-def fault_summary():
-    """Call it with a line of figures; the lines are printed at the end of the test run."""
-    return _SUMMARIES.append
+def fault_summary(request):
+    """Call it with a line of figures; the lines are printed at the end of the test run. They travel in the
+    test report (user_properties), so they also arrive from forked tests and pytest-xdist workers, as under
+    ansible-test units."""
+    def record(line):
+        request.node.user_properties.append(('fault_summary', line))
+    return record
+
+
+def pytest_runtest_logreport(report):
+    if report.when == 'call':
+        for name, value in getattr(report, 'user_properties', ()):
+            if name == 'fault_summary' and value not in _SUMMARIES:
+                _SUMMARIES.append(value)
 
 
 def pytest_terminal_summary(terminalreporter):

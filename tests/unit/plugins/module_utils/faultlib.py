@@ -58,9 +58,9 @@ def make_session(root, name, seed=0, prekeys=4, backslash=False, sidecar=False, 
     path = os.path.join(str(root), name)
     files = {'%s_creds.json' % name: creds_bytes(name, rng)}
     for i in range(prekeys):
-        files[os.path.join('pre-key', '%d.json' % i)] = bytes(rng.getrandbits(8) for _ in range(164))
-    files[os.path.join('session', '123__1.json')] = bytes(rng.getrandbits(8) for _ in range(700))
-    files[os.path.join('app-state-sync-key', 'AAAA.json')] = bytes(rng.getrandbits(8) for _ in range(300))
+        files[os.path.join('pre-key', '%d.json' % i)] = bytes(rng.getrandbits(8) for _i in range(164))
+    files[os.path.join('session', '123__1.json')] = bytes(rng.getrandbits(8) for _i in range(700))
+    files[os.path.join('app-state-sync-key', 'AAAA.json')] = bytes(rng.getrandbits(8) for _i in range(300))
     if backslash:
         files['pre-key\\99.json'] = b'{"legacy": "backslash name"}'
     for rel, data in files.items():
@@ -73,7 +73,7 @@ def make_session(root, name, seed=0, prekeys=4, backslash=False, sidecar=False, 
     if sidecar:
         full = os.path.join(str(root), '%s\\store.db' % name)
         with open(full, 'wb') as handle:
-            handle.write(b'LiteDB' + bytes(rng.getrandbits(8) for _ in range(2000)))
+            handle.write(b'LiteDB' + bytes(rng.getrandbits(8) for _i in range(2000)))
         os.utime(full, (mtime, mtime))
     for sub in ('pre-key', 'session', 'app-state-sync-key', ''):
         os.utime(os.path.join(path, sub), (mtime - 10, mtime - 10))

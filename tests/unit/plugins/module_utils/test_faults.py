@@ -7,14 +7,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
-import errno
 import fcntl
 import glob
 import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -340,8 +338,8 @@ def test_read_only_dest_fails_clearly_and_changes_nothing(tmp_path, lock_exists)
         assert fl.tree_state(dest) == before and fl.tree_state(legacy) == legacy_before
         fl.remount(dest, 'rw')
         rc, result = fl.run_module(tmp_path, fl.options(dest, [legacy], mode='move'))
-        assert rc == 0 and sorted(result['removed']) == [str(legacy / n) for n in (['b'] if lock_exists else
-                                                                                    ['a', 'b'])]
+        moved = ['b'] if lock_exists else ['a', 'b']
+        assert rc == 0 and sorted(result['removed']) == [str(legacy / n) for n in moved]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -416,7 +414,7 @@ def test_two_runs_at_once_do_not_interleave_or_lose_anything(fast_dir, mode, fau
         subprocess.check_call(['cp', '-a', str(pristine), str(legacy)])
         dest.mkdir()
         opts = fl.options(dest, [legacy], mode=mode, lock_timeout=120)
-        procs = [fl.start_child(opts) for _ in range(2)]
+        procs = [fl.start_child(opts) for _i in range(2)]
         outcomes = [fl.finish_child(proc) for proc in procs]
         results = []
         for rc, data, err in outcomes:
@@ -435,8 +433,8 @@ def test_two_runs_at_once_do_not_interleave_or_lose_anything(fast_dir, mode, fau
             assert os.listdir(str(legacy)) == []
             assert sorted(p for r in results for p in r['removed']) == [str(legacy / n) for n in names]
     fault_summary('two runs at once (mode=%s): 3 rounds of 2 concurrent runs on %d sessions; each session '
-                  'migrated once; %d runs waited for the lock and found nothing left to do' % (mode, len(names),
-                                                                                              waited))
+                  'migrated once; %d runs waited for the lock and found nothing left to do'
+                  % (mode, len(names), waited))
 
 
 def test_a_run_that_cannot_get_the_lock_times_out_with_a_clear_message(tmp_path):

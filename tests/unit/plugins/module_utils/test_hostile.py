@@ -20,7 +20,6 @@ import time
 import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from ansible_collections.rubymanager.session_persistence.plugins.module_utils import migration
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.migration import (
     Options, SetupError, migrate)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import name_problem
