@@ -143,7 +143,9 @@ notes:
     run migrates it again.
   - Legacy directories are read through directory file descriptors with C(O_NOFOLLOW); symlinks, FIFOs,
     sockets and devices inside a legacy session are never followed or copied, only reported. Hard links
-    become separate files.
+    become separate files; sparse files stay sparse.
+  - Symlinks in O(legacy_roots) are resolved once per run and the root is pinned by device and inode; a root
+    swapped for a symlink or another directory while the module runs is refused, never followed.
   - Whether a session is present in O(dest) is decided from metadata only; creds contents are validated for
     legacy copies that are going to be migrated.
   - Stop the gateway service while migrating; a file that changes while it is copied fails that session.
