@@ -45,7 +45,7 @@ def probe(host, unit, root):
 
 @pytest.mark.parametrize('unit', sorted(UNITS))
 def test_dropin_holds_only_the_needed_change(host, unit):
-    root, sandbox, _, _ = UNITS[unit]
+    root, sandbox = UNITS[unit][:2]
     f = host.file(dropin(unit))
     assert (f.user, f.group, f.mode) == ('root', 'root', 0o644)
     lines = f.content_string.splitlines()
@@ -62,7 +62,7 @@ def test_unit_file_itself_untouched(host, unit):
 
 @pytest.mark.parametrize('unit', sorted(UNITS))
 def test_effective_settings(host, unit):
-    root, _, protect_home, _ = UNITS[unit]
+    root, protect_home = UNITS[unit][0], UNITS[unit][2]
     show = host.check_output('systemctl show -p ProtectHome,Environment,NeedDaemonReload %s.service' % unit)
     assert 'ProtectHome=%s' % protect_home in show.splitlines()
     assert 'NeedDaemonReload=no' in show.splitlines()
@@ -71,7 +71,7 @@ def test_effective_settings(host, unit):
 
 @pytest.mark.parametrize('unit', sorted(UNITS))
 def test_unit_writes_its_sessions_and_sees_only_what_it_saw_before(host, unit):
-    root, _, _, seen = UNITS[unit]
+    root, seen = UNITS[unit][0], UNITS[unit][3]
     host.run_expect([0], 'rm -f %s/probe-%s.txt' % (root, unit))
     start = host.run('systemctl start %s.service' % unit)
     assert start.rc == 0, host.run('journalctl --no-pager -o cat -n 20 -u %s.service' % unit).stdout
