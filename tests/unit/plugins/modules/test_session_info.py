@@ -176,10 +176,10 @@ def test_argument_spec_matches_documentation():
     doc = yaml.safe_load(session_info.DOCUMENTATION)
     assert doc['module'] == 'session_info' and doc['version_added'] == '0.1.0' and doc['author']
     assert set(doc['options']) == {'path', 'legacy_roots', 'sessions', 'layout', 'creds_file', 'owner', 'group',
-                                   'check_ownership'}
+                                   'check_ownership', 'service_unit', 'service_env_var'}
     returned = yaml.safe_load(session_info.RETURN)
     assert set(returned) == {'sessions_root', 'exists', 'sessions', 'legacy_sessions', 'legacy_only',
-                             'legacy_roots', 'problems', 'summary'}
+                             'legacy_roots', 'problems', 'summary', 'service'}
     yaml.safe_load(session_info.EXAMPLES)
 
 
