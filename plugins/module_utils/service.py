@@ -11,6 +11,7 @@ ones proven on systemd 252 by the ``systemd`` Molecule scenario (see the role's 
   ``ProtectHome=read-only`` needs ``ReadWritePaths=`` (or ``BindPaths=``); ``ProtectSystem=`` does not apply;
 * elsewhere: ``ProtectSystem=strict`` makes everything read-only but ``ReadWritePaths=``/``BindPaths=``;
   ``full`` makes ``/usr``, ``/boot``, ``/efi`` and ``/etc`` read-only, ``yes`` the first three;
+* ``TemporaryFileSystem=`` over the root (or a parent) hides it unless ``BindPaths=`` brings it in;
 * ``InaccessiblePaths=`` and ``ReadOnlyPaths=`` covering the root win unless a deeper
   ``ReadWritePaths=``/``BindPaths=`` entry covers it.
 
@@ -24,8 +25,8 @@ import shlex
 
 DROPIN_NAME = '50-session-storage.conf'
 PROPERTIES = ('Id', 'LoadState', 'ActiveState', 'User', 'Group', 'ProtectSystem', 'ProtectHome', 'ReadWritePaths',
-              'ReadOnlyPaths', 'InaccessiblePaths', 'BindPaths', 'WorkingDirectory', 'DropInPaths', 'Environment',
-              'NeedDaemonReload')
+              'ReadOnlyPaths', 'InaccessiblePaths', 'BindPaths', 'TemporaryFileSystem', 'WorkingDirectory',
+              'DropInPaths', 'Environment', 'NeedDaemonReload')
 HOMES = ('/home', '/root', '/run/user')
 READ_ONLY_SYSTEM = {'yes': ('/usr', '/boot', '/efi'), 'full': ('/usr', '/boot', '/efi', '/etc')}
 
@@ -78,13 +79,17 @@ def sandbox_verdict(props, root):
         closed = _deepest(_paths(props.get(prop, '')), root)
         if closed >= 0 and closed >= opened:
             return False, '%s= covers the sessions root' % prop
+    binds = _bind_targets(props.get('BindPaths', ''))
+    tmpfs = [entry.split(':', 1)[0] for entry in props.get('TemporaryFileSystem', '').split()]
+    if any(_covers(t, root) for t in tmpfs) and not any(_covers(b, root) for b in binds):
+        return False, 'TemporaryFileSystem= hides the sessions root; BindPaths= for it is missing'
     home = [h for h in HOMES if _covers(h, root)]
     if home:
         protect = props.get('ProtectHome', 'no')
         if protect == 'yes':
             return False, ('ProtectHome=yes hides %s, and ReadWritePaths= cannot undo it; apply the session_storage '
                            'role with session_storage_service_unit to install the drop-in' % home[0])
-        if protect == 'tmpfs' and not any(_covers(t, root) for t in _bind_targets(props.get('BindPaths', ''))):
+        if protect == 'tmpfs' and not any(_covers(b, root) for b in binds):
             return False, 'ProtectHome=tmpfs shows an empty %s; BindPaths= for the sessions root is missing' % home[0]
         if protect == 'read-only' and opened < 0:
             return False, 'ProtectHome=read-only makes %s read-only; ReadWritePaths= for the sessions root is missing' % home[0]

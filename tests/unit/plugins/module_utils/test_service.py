@@ -19,7 +19,7 @@ def show(**props):
     """`systemctl show` text for a loaded unit with ``props``."""
     base = dict(Id='whatsapp-gateway.service', LoadState='loaded', ActiveState='active', User='www-data',
                 Group='', ProtectSystem='no', ProtectHome='no', ReadWritePaths='', ReadOnlyPaths='',
-                InaccessiblePaths='', BindPaths='', WorkingDirectory=APP, DropInPaths='', Environment='',
+                InaccessiblePaths='', BindPaths='', TemporaryFileSystem='', WorkingDirectory=APP, DropInPaths='', Environment='',
                 NeedDaemonReload='no')
     base.update(props)
     return ''.join('%s=%s\n' % item for item in base.items())
@@ -41,6 +41,9 @@ def test_unit_name_gets_service_suffix():
     ({'ProtectSystem': 'strict'}, True, 'ProtectHome=no'),  # strict leaves /home to ProtectHome=
     ({'InaccessiblePaths': '/home/RubyManager'}, False, 'InaccessiblePaths= covers'),
     ({'ReadOnlyPaths': '/home', 'ReadWritePaths': ROOT}, True, 'made writable'),
+    ({'TemporaryFileSystem': '/home:ro'}, False, 'TemporaryFileSystem= hides the sessions root'),
+    ({'ProtectHome': 'tmpfs', 'TemporaryFileSystem': '/home:ro,mode=0711 /root:ro,mode=0000',
+      'BindPaths': '%s:%s:rbind' % (ROOT, ROOT)}, True, 'ProtectHome=tmpfs'),
 ])
 def test_sandbox_under_home(props, can_write, why):
     verdict = sandbox_verdict(parse_show(show(**props)), ROOT)
