@@ -11,19 +11,16 @@ import hashlib
 import json
 import os
 import pwd
-import shutil
 import stat
-import subprocess
-import sys
 
 import pytest
 
 from ansible_collections.rubymanager.session_persistence.plugins.modules import session_info
+from ansible_collections.rubymanager.session_persistence.tests.unit.plugins.modules.modrunner import ModuleRunner
 
-MODULE = 'ansible_collections.rubymanager.session_persistence.plugins.modules.session_info'
-FQCN = 'rubymanager.session_persistence.session_info'
-# The directory holding ansible_collections/ (wherever the collection is imported from).
-COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(session_info.__file__), *(['..'] * 5)))
+RUNNER = ModuleRunner('session_info')
+run_module = RUNNER.run
+run_ansible = RUNNER.run_ansible
 IS_ROOT = os.geteuid() == 0
 OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
@@ -65,79 +62,13 @@ def snapshot(path):
     return result
 
 
-def env_vars():
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join([COLLECTIONS] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
-    env['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS
-    env['ANSIBLE_LOCALHOST_WARNING'] = '0'
-    env['ANSIBLE_RETRY_FILES_ENABLED'] = '0'
-    env['ANSIBLE_INVENTORY_UNPARSED_WARNING'] = '0'
-    env.pop('ANSIBLE_CONFIG', None)
-    return env
 
 
-def run_module(tmp_path, args, check=False):
-    """Run the module file as Ansible does on the target: python -m <module> <args file>."""
-    args = dict(args, _ansible_check_mode=check)
-    path = tmp_path / 'args.json'
-    path.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
-    proc = subprocess.run([sys.executable, '-m', MODULE, str(path)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=env_vars(), cwd=str(tmp_path), check=False)
-    assert proc.stdout, proc.stderr.decode()
-    return json.loads(proc.stdout.decode())
 
 
-def ansible_cli(tool='ansible-playbook'):
-    """The ansible command line tool, or None (run with a clean PYTHONPATH, see test_session_migrate)."""
-    for candidate in (os.path.join(os.path.dirname(sys.executable), tool), shutil.which(tool)):
-        if candidate and os.access(candidate, os.X_OK):
-            env = env_vars()
-            env.pop('PYTHONPATH', None)
-            if subprocess.call([candidate, '--version'], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL) == 0:
-                return candidate
-    return None
 
 
-PLAYBOOK = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Report
-      %s: %s
-      register: report
-    - name: Save the result for the test
-      ansible.builtin.copy:
-        content: "{{ report | to_json }}"
-        dest: %s
-        mode: "0600"
-      check_mode: false
-"""
 
-
-def run_ansible(tmp_path, args, *extra):
-    """Run the module through ``ansible-playbook`` (only ansible-core is needed); returns (result, output)."""
-    cli = ansible_cli()
-    if cli is None:
-        pytest.skip('the ansible-playbook command line tool is not available here')
-    out = tmp_path / 'result.json'
-    if out.exists():
-        out.unlink()
-    playbook = tmp_path / 'playbook.yml'
-    playbook.write_text(PLAYBOOK % (FQCN, json.dumps(args), json.dumps(str(out))))
-    cmd = [cli, '-i', 'localhost,', '-c', 'local', str(playbook),
-           '-e', 'ansible_python_interpreter=%s' % sys.executable] + list(extra)
-    env = env_vars()
-    env.pop('PYTHONPATH', None)
-    env.pop('ANSIBLE_STDOUT_CALLBACK', None)
-    env['ANSIBLE_NOCOLOR'] = '1'
-    env['ANSIBLE_REMOTE_TMP'] = str(tmp_path / '.ansible-remote-tmp')  # the user may have no home directory
-    env['ANSIBLE_LOCAL_TEMP'] = str(tmp_path / '.ansible-local-tmp')
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(tmp_path),
-                          check=False)
-    output = proc.stdout.decode()
-    assert out.exists(), output
-    return json.loads(out.read_text()), output
 
 
 def report_only(result):
@@ -226,11 +157,11 @@ def test_module_never_changes_anything_and_check_mode_gives_the_same_result(tmp_
     real, output = run_ansible(tmp_path, args)
     assert snapshot(data) == before
     assert real['changed'] is False and 'failed=0' in output
-    assert 'ok: [localhost]' in output.split('TASK [Report]')[1].split('TASK [')[0]
+    assert 'ok: [localhost]' in output.split('TASK [Run the module]')[1].split('TASK [')[0]
     in_check, output = run_ansible(tmp_path, args, '--check')
     assert snapshot(data) == before
     assert in_check['changed'] is False and 'failed=0' in output
-    assert 'ok: [localhost]' in output.split('TASK [Report]')[1].split('TASK [')[0]
+    assert 'ok: [localhost]' in output.split('TASK [Run the module]')[1].split('TASK [')[0]
     assert report_only(in_check) == report_only(real) == report_only(direct)
 
 

@@ -6,21 +6,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import grp
-import json
 import os
 import pwd
-import shutil
-import subprocess
-import sys
 
 import pytest
 
 from ansible_collections.rubymanager.session_persistence.plugins.modules import session_migrate
+from ansible_collections.rubymanager.session_persistence.tests.unit.plugins.modules.modrunner import ModuleRunner
 
-MODULE = 'ansible_collections.rubymanager.session_persistence.plugins.modules.session_migrate'
-FQCN = 'rubymanager.session_persistence.session_migrate'
-# The directory holding ansible_collections/ (wherever the collection is imported from).
-COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(session_migrate.__file__), *(['..'] * 5)))
+RUNNER = ModuleRunner('session_migrate')
+run_module = RUNNER.run
+run_ansible = RUNNER.run_ansible
 OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
 
@@ -33,82 +29,13 @@ def make_session(root, name, creds=b'{"me": {"id": "1@s.whatsapp.net"}}'):
     return path
 
 
-def env_vars():
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join([COLLECTIONS] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
-    env['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS
-    env['ANSIBLE_LOCALHOST_WARNING'] = '0'
-    env['ANSIBLE_RETRY_FILES_ENABLED'] = '0'
-    env['ANSIBLE_INVENTORY_UNPARSED_WARNING'] = '0'
-    env.pop('ANSIBLE_CONFIG', None)
-    return env
 
 
-def run_module(tmp_path, args, check=False, diff=False):
-    """Run the module file as Ansible does on the target: python -m <module> <args file>."""
-    args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    path = tmp_path / 'args.json'
-    path.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
-    proc = subprocess.run([sys.executable, '-m', MODULE, str(path)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, env=env_vars(), cwd=str(tmp_path), check=False)
-    assert proc.stdout, proc.stderr.decode()
-    return json.loads(proc.stdout.decode())
 
 
-def ansible_cli(tool='ansible-playbook'):
-    """The ansible command line tool, or None. Under ansible-test units only a restricted ``ansible`` package
-    is importable, so the installed command is run with a clean PYTHONPATH instead of ``python -m``."""
-    for candidate in (os.path.join(os.path.dirname(sys.executable), tool), shutil.which(tool)):
-        if candidate and os.access(candidate, os.X_OK):
-            env = env_vars()
-            env.pop('PYTHONPATH', None)
-            if subprocess.call([candidate, '--version'], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL) == 0:
-                return candidate
-    return None
 
 
-PLAYBOOK = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Migrate
-      %s: %s
-      register: migration
-      ignore_errors: true
-    - name: Save the result for the test
-      ansible.builtin.copy:
-        content: "{{ migration | to_json }}"
-        dest: %s
-        mode: "0600"
-      check_mode: false
-      diff: false
-"""
 
-
-def run_ansible(tmp_path, args, *extra):
-    """Run the module through ``ansible-playbook`` (only ansible-core is needed); returns (result, stdout)."""
-    cli = ansible_cli()
-    if cli is None:
-        pytest.skip('the ansible-playbook command line tool is not available here')
-    out = tmp_path / 'result.json'
-    if out.exists():
-        out.unlink()
-    playbook = tmp_path / 'playbook.yml'
-    playbook.write_text(PLAYBOOK % (FQCN, json.dumps(args), json.dumps(str(out))))
-    cmd = [cli, '-i', 'localhost,', '-c', 'local', str(playbook),
-           '-e', 'ansible_python_interpreter=%s' % sys.executable] + list(extra)
-    env = env_vars()
-    env.pop('PYTHONPATH', None)
-    env.pop('ANSIBLE_STDOUT_CALLBACK', None)
-    env['ANSIBLE_NOCOLOR'] = '1'
-    env['ANSIBLE_REMOTE_TMP'] = str(tmp_path / '.ansible-remote-tmp')  # the user may have no home directory
-    env['ANSIBLE_LOCAL_TEMP'] = str(tmp_path / '.ansible-local-tmp')
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(tmp_path),
-                          check=False)
-    output = proc.stdout.decode()
-    assert out.exists(), output
-    return json.loads(out.read_text()), output
 
 
 @pytest.fixture
@@ -183,7 +110,7 @@ def test_ansible_check_and_diff_then_real_run_with_warnings(tmp_path, tree):
     assert result['changed'] is True and sorted(os.listdir(str(dest))) == ['.session_migrate.lock', 't1', 't2']
     assert not os.path.lexists(str(dest / 't1' / 'evil'))
     result, output = run_ansible(tmp_path, args, '--check', '--diff')
-    migrate_task = output.split('TASK [Migrate]')[1].split('TASK [')[0]
+    migrate_task = output.split('TASK [Run the module]')[1].split('TASK [')[0]
     assert result['changed'] is False and 'ok: [localhost]' in migrate_task and '+t' not in migrate_task
     assert result['diff']['before'] == result['diff']['after'] == 't1\nt2\n'
 
