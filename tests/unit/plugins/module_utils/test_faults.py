@@ -387,7 +387,9 @@ def test_permission_denied_on_a_legacy_directory_and_dest_fails_clearly(tmp_path
         error_c = [e for e in data['result']['errors'] if e['name'] == 'c'][0]
         assert error_c['msg'].startswith(os.path.join(dest, migration.STAGING_PREFIX + 'c-'))
         assert error_c['msg'].endswith('Permission denied')
+        os.chmod(dest, 0o755)
         os.unlink(os.path.join(dest, migration.LOCK_NAME))
+        os.chmod(dest, 0o555)
         rc, data, err = fl.run_child(opts, python=python, collections=collections, cwd=base, **run_as)
         assert rc == 0, err
         assert os.path.join(dest, migration.LOCK_NAME) in data['failed'] and 'Permission denied' in data['failed']
