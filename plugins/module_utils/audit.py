@@ -15,7 +15,7 @@ import stat
 import time
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.discovery import (
-    expand_roots, find_candidates)
+    expand_roots, find_candidates, open_root)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
     MAX_CREDS_BYTES, creds_filename, creds_problem)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import name_problem
@@ -207,7 +207,11 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
             if wanted is not None and name not in wanted:
                 continue
             for cand in cands:
-                parent_fd = open_dir(cand.root.real, follow=True)
+                try:
+                    parent_fd = open_root(cand.root)
+                except OSError as exc:
+                    result['problems'].append('%s: legacy root not inspected (%s)' % (cand.root.path, exc.strerror))
+                    continue
                 try:
                     info = inspect_session(parent_fd, cand.root.path, name, layout, creds_file, None, now)
                 finally:
