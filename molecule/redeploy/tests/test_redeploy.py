@@ -4,6 +4,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import csv
 import json
 import os
 
@@ -57,9 +58,17 @@ def test_old_build_key_files_were_normalised(host):
     assert int(host.check_output('find %s/pre-key -type f | wc -l' % tenant)) == 300
 
 
+def test_audit_csv_report_lists_every_session():
+    with open(os.path.join(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'], 'audit.csv')) as handle:
+        rows = list(csv.DictReader(handle))
+    in_root = sorted(r['session'] for r in rows if r['location'] == 'sessions_root')
+    assert in_root == sorted(EXISTING + ['tenant-late', 'tenant-new'])
+    assert all(r['creds_valid'] == 'True' and r['problems'] == '' for r in rows if r['location'] == 'sessions_root')
+
+
 def test_audit_report_has_no_problems():
     with open(os.path.join(os.environ['MOLECULE_EPHEMERAL_DIRECTORY'], 'audit.json')) as handle:
         report = json.load(handle)
     (host_report,) = report.values()
     assert host_report['problems'] == []
-    assert sorted(s['name'] for s in host_report['sessions'] if s['creds_valid']) == sorted(EXISTING + ['tenant-new'])
+    assert sorted(s['name'] for s in host_report['sessions'] if s['creds_valid']) == sorted(EXISTING + ['tenant-late', 'tenant-new'])
