@@ -413,20 +413,25 @@ def _scan_dir(fd, rel, plan, raw_files):
 class CopySettings(object):
     """Owner, group and modes for the copy; ``uid``/``gid`` -1 = leave as created."""
 
-    def __init__(self, uid=-1, gid=-1, dir_mode=0o2750, file_mode=0o640, use_syncfs=None, hash_files=False):
+    def __init__(self, uid=-1, gid=-1, dir_mode=0o2750, file_mode=0o640, use_syncfs=None, hash_files=False,
+                 defer_syncfs=False):
         self.uid = uid
         self.gid = gid
         self.dir_mode = dir_mode
         self.file_mode = file_mode
         self.use_syncfs = syncfs_available() if use_syncfs is None else use_syncfs
         self.hash_files = hash_files
+        # With syncfs: leave the one syncfs to the caller, who flushes several staged sessions at once and
+        # must not rename any of them into place before that.
+        self.defer_syncfs = defer_syncfs
 
 
 def copy_plan(plan, root_fd, session_name, staging_parent_fd, staging_name, settings, display=None):
     """Copy everything in ``plan`` into a new directory ``staging_name`` inside ``staging_parent_fd``.
 
     The legacy session directory is re-opened through ``root_fd`` without following symlinks.
-    Every file and directory is flushed to disk before this returns (one ``syncfs`` or one fsync each).
+    Every file and directory is flushed to disk before this returns (one ``syncfs`` or one fsync each), except
+    with ``settings.defer_syncfs`` and syncfs: then the caller must call ``syncfs`` before using the copy.
     Returns ``{dst relative path tuple: sha256 hex}`` when ``settings.hash_files``, else ``{}``.
     ``display`` (the final session path) names the files in write errors such as ENOSPC.
     The caller removes the staging directory when this raises.
@@ -466,7 +471,7 @@ def copy_plan(plan, root_fd, session_name, staging_parent_fd, staging_name, sett
             if per_file_sync:
                 fault_point('fsync')
                 os.fsync(fd)
-        if not per_file_sync:
+        if not per_file_sync and not settings.defer_syncfs:
             fault_point('fsync')
             syncfs(dst_fds[()])
     finally:
