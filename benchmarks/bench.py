@@ -41,6 +41,8 @@ LABELS = {
     'migrate_noop': 'session_migrate, no-op re-run',
     'session_info': 'session_info (dest + legacy root)',
 }
+# Comparisons without a target that take minutes per run on large trees (see --slow-max-files).
+SLOW = ('rsync', 'ansible_copy')
 # Ratio each variant is judged by, and the target (None = no target, figure for information).
 BASELINE = {
     'cp': ('cp', None), 'cp_sync': ('cp_sync', None), 'rsync': ('cp_sync', None), 'ansible_copy': ('cp_sync', None),
@@ -247,7 +249,7 @@ def print_table(size, rows, selected):
         if variant not in selected:
             continue
         if row is None:
-            print('| %-38s | %10s | %-28s | %13s | %13s |' % (LABELS[variant], 'skipped', '', '', ''))
+            print('| %-38s | %10s | %-28s | %13s | %13s |' % (LABELS[variant], 'not run', '', '', ''))
             continue
         ratio = ''
         if 'ratio' in row and row['baseline'] != variant:
@@ -277,6 +279,9 @@ def main():
     parser.add_argument('--drop-caches', action='store_true',
                         help='drop the page cache before every timed run (root only; default: warm cache for all runs)')
     parser.add_argument('--variants', nargs='+', choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument('--slow-max-files', type=int, default=40000,
+                        help='run rsync and ansible.builtin.copy (comparisons without a target, minutes per run on large '
+                             'trees) only on trees of at most this many files (default 40000; 0 = always)')
     parser.add_argument('--keep', action='store_true', help='keep the generated trees for the next run')
     args = parser.parse_args()
     sizes = args.sizes or ([(20, 30), (100, 30)] if args.quick else [(200, 150), (2000, 150)])
@@ -309,6 +314,8 @@ def main():
         for rep in range(repeat):
             for variant in VARIANTS:
                 if variant not in args.variants:
+                    continue
+                if variant in SLOW and args.slow_max_files and size['files'] > args.slow_max_files:
                     continue
                 figures = bench.run_variant(variant, legacy, sessions)
                 runs[variant].append(figures)
