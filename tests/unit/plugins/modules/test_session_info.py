@@ -62,15 +62,6 @@ def snapshot(path):
     return result
 
 
-
-
-
-
-
-
-
-
-
 def report_only(result):
     """The reported facts, without Ansible's own keys and the creds ages (they grow between two runs)."""
     keys = ('sessions_root', 'exists', 'sessions', 'legacy_sessions', 'legacy_only', 'legacy_roots', 'problems',

@@ -29,15 +29,6 @@ def make_session(root, name, creds=b'{"me": {"id": "1@s.whatsapp.net"}}'):
     return path
 
 
-
-
-
-
-
-
-
-
-
 @pytest.fixture
 def tree(tmp_path):
     dest, legacy = tmp_path / 'dest', tmp_path / 'legacy'
