@@ -568,7 +568,7 @@ def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result
                 fault_point('verify')
                 _write_journal(dest_fd, name, chosen.path)
             if backup:
-                entry['backup'] = _backup(dest_fd, dest, name)
+                entry['backup'] = _backup(dest_fd, dest, name, settings)
             try:
                 fault_point('rename')
                 os.rename(staging, name, src_dir_fd=dest_fd, dst_dir_fd=dest_fd)
@@ -629,8 +629,8 @@ def _cleanup(dest_fd, staging, staging_path, result):
 
 
 def _own(fd, settings):
-    """Give the open file ``fd`` (the lock) the sessions' owner and group, so that the next run of the
-    session_storage role has nothing to re-own."""
+    """Give the open file or directory ``fd`` (the lock, ``.backup``) the sessions' owner and group, so that
+    the next run of the session_storage role has nothing to re-own."""
     st = os.fstat(fd)
     uid = st.st_uid if settings.uid == -1 else settings.uid
     gid = st.st_gid if settings.gid == -1 else settings.gid
@@ -638,8 +638,11 @@ def _own(fd, settings):
         os.fchown(fd, uid, gid)
 
 
-def _backup(dest_fd, dest, name):
-    """Rename ``<dest>/<name>`` to ``<dest>/.backup/<name>.<timestamp>``; returns the new path."""
+def _backup(dest_fd, dest, name, settings):
+    """Rename ``<dest>/<name>`` to ``<dest>/.backup/<name>.<timestamp>``; returns the new path.
+
+    ``.backup`` is private (0700) and, like the sessions, owned by the sessions' owner and group.
+    """
     try:
         os.mkdir(BACKUP_DIR, 0o700, dir_fd=dest_fd)
         os.fsync(dest_fd)
@@ -648,6 +651,7 @@ def _backup(dest_fd, dest, name):
             raise os_error(exc, os.path.join(dest, BACKUP_DIR))
     backup_fd = open_dir(BACKUP_DIR, dir_fd=dest_fd)
     try:
+        _own(backup_fd, settings)
         stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
         for attempt in range(100):
             backup_name = _component(name, '.%s%s' % (stamp, '' if not attempt else '.%d' % attempt))

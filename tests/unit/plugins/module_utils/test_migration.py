@@ -390,6 +390,18 @@ def test_on_conflict_keep_newest_with_backup_and_fail(env):
     assert sorted(exc.value.result['present']) == ['fresh', 'newer']
 
 
+def test_lock_and_backup_get_the_sessions_owner_so_the_role_has_nothing_to_reown(env):
+    tmp_path, dest, legacy = env
+    make_session(legacy, 'newer', mtime=1700000000)
+    make_session(dest, 'newer', creds=creds_bytes('newer', 'dest'), mtime=1600000000)
+    migrate(opts(env, on_conflict='newest'))
+    want = (pwd.getpwnam(OWNER).pw_uid, grp.getgrnam(GROUP).gr_gid)
+    for path in (dest / '.session_migrate.lock', dest / '.backup'):
+        st = os.lstat(str(path))
+        assert (st.st_uid, st.st_gid) == want, path
+    assert stat.S_IMODE(os.lstat(str(dest / '.backup')).st_mode) == 0o700
+
+
 def test_empty_dest_dir_from_the_role_is_replaced_and_invalid_one_backed_up(env):
     tmp_path, dest, legacy = env
     for name in ('empty', 'partial', 'zero'):
