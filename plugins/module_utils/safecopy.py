@@ -360,14 +360,32 @@ def scan_session(root_fd, root_path, name, layout, normalize=True, creds=None):
     return plan
 
 
+# Names with a backslash in a legacy root, keyed by the root's identity and change times: one scan of a root
+# serves every session in it (scanning it once per session made a run over N sessions O(N^2)).
+_BACKSLASH_NAMES = {}
+
+
+def _backslash_names(root_fd):
+    """Names holding a backslash in the directory ``root_fd``, scanned again only when it changed."""
+    st = os.fstat(root_fd)
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    names = _BACKSLASH_NAMES.get(key)
+    if names is None:
+        with os.scandir(root_fd) as it:
+            names = [entry.name for entry in it if '\\' in entry.name]
+        if len(_BACKSLASH_NAMES) >= 16:
+            _BACKSLASH_NAMES.clear()
+        _BACKSLASH_NAMES[key] = names
+    return names
+
+
 def list_sidecars(root_fd, name, layout, entries=None):
     """``[(file name, lstat)]`` of ``<name>\\<pattern>`` entries in the legacy root (for BaileysCSharp)."""
     import fnmatch
     prefix = name + '\\'
     result = []
     if entries is None:
-        with os.scandir(root_fd) as it:
-            entries = [entry.name for entry in it if entry.name.startswith(prefix)]
+        entries = _backslash_names(root_fd)
     for entry in entries:
         if not entry.startswith(prefix):
             continue

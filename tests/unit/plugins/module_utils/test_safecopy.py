@@ -84,6 +84,21 @@ def test_scan_normalises_backslash_names_and_brings_store_db_beside_the_dir(tmp_
     assert (dest / '.staging-s' / 'session' / 'a__b.json').read_text() == 'sess'
 
 
+def test_store_db_added_or_removed_beside_the_dir_is_seen_by_the_next_scan(tmp_path):
+    root = tmp_path / 'legacy'
+    write(root / 's' / 's_creds.json', '{"a":1}')
+    write(root / 't' / 't_creds.json', '{"a":1}')
+
+    def targets(name):
+        return sorted(item.dst_name for item in plan_for(root, name).files)
+
+    assert targets('s') == ['s_creds.json'] and targets('t') == ['t_creds.json']
+    write(root / 's\\store.db', 'db')
+    assert targets('s') == ['s_creds.json', 'store.db'] and targets('t') == ['t_creds.json']
+    os.unlink(str(root / 's\\store.db'))
+    assert targets('s') == ['s_creds.json']
+
+
 def test_both_spellings_the_folder_wins_and_the_other_is_reported(tmp_path):
     root = tmp_path / 'legacy'
     s = root / 's'
