@@ -298,7 +298,8 @@ def _session_error(dest, name, exc, result):
 
 
 def _flush_staged(dest_fd, dest, staged, result):
-    """Flush the staged copies of several sessions with ONE ``syncfs``, then rename each into place.
+    """Flush the staged copies of several sessions with ONE ``syncfs``, rename each into place, then fsync the
+    sessions root once for the renames of plain copies (moves and replacements fsync after their own rename).
 
     ``syncfs`` costs a journal commit however little it writes, so one per session dominated the copy of many
     small sessions. Durability is unchanged: every staged file and directory is on disk before any session
@@ -321,6 +322,11 @@ def _flush_staged(dest_fd, dest, staged, result):
                 next(migration, None)
             except (OSError, SessionError) as exc:
                 _session_error(dest, name, exc, result)
+        if batch:
+            try:
+                os.fsync(dest_fd)  # the renames of the batch (plain copies skip their own fsync)
+            except OSError as exc:
+                _session_error(dest, batch[-1][0], os_error(exc, dest), result)
     finally:
         for _name, _files, migration in batch:
             migration.close()
@@ -579,7 +585,10 @@ def _migrate_one(options, layout, settings, dest_fd, name, chosen, state, result
                     raise SessionError(target, 'something was written into it while migrating (%s); '
                                                'nothing changed for this session, re-run' % exc.strerror)
                 raise os_error(exc, target)
-            os.fsync(dest_fd)
+            if not (settings.defer_syncfs and settings.use_syncfs and options.mode == 'copy' and not backup):
+                os.fsync(dest_fd)
+            # else: _flush_staged fsyncs the sessions root once for the whole batch. A rename lost to a power
+            # failure before that leaves the complete staged copy (removed by the next run) and the legacy copy.
         except BaseException:
             _cleanup(dest_fd, staging, staging_path, result)
             raise
