@@ -31,40 +31,79 @@ class AuditError(Exception):
     """A problem that stops the whole inspection (the sessions root cannot be read)."""
 
 
+class _Found(object):
+    """How many paths have one kind of problem, and the first few of them (memory stays small)."""
+
+    __slots__ = ('count', 'first')
+
+    def __init__(self):
+        self.count = 0
+        self.first = []
+
+    def append(self, path):
+        """Count ``path``; keep it as an example while there are few."""
+        self.count += 1
+        if len(self.first) <= _SAMPLE:
+            self.first.append(path)
+
+    def __len__(self):
+        return self.count
+
+
 class _Tally(object):
     """Counters of one session tree walk."""
 
     def __init__(self):
         self.files = 0
         self.nbytes = 0
-        self.wrong_owner = []
-        self.world_readable = []
-        self.special = []
-        self.unreadable = []
+        self.wrong_owner = _Found()
+        self.world_readable = _Found()
+        self.special = _Found()
+        self.unreadable = _Found()
         self.top_level = []
 
 
 def _sample(paths):
     """Up to three example paths, for problem messages."""
-    return ', '.join(paths[:_SAMPLE]) + (', ...' if len(paths) > _SAMPLE else '')
+    first = getattr(paths, 'first', paths)
+    return ', '.join(first[:_SAMPLE]) + (', ...' if len(paths) > _SAMPLE else '')
+
+
+_S_IFMT = 0o170000
+_S_IFDIR = stat.S_IFDIR
+_S_IFREG = stat.S_IFREG
+_S_IFLNK = stat.S_IFLNK
+_S_IROTH = stat.S_IROTH
 
 
 def _walk(fd, rel, ids, tally):
-    """Count files and bytes below ``fd`` and note ownership, world-readable and special entries."""
+    """Count files and bytes below ``fd`` and note ownership, world-readable and special entries.
+
+    The hot loop of session_info (one iteration per path of every session): plain integer tests, and a path
+    string is built only for a directory or a problem.
+    """
     with os.scandir(fd) as it:
         entries = list(it)
+    if not rel:
+        tally.top_level.extend(entry.name for entry in entries)
+    check = ids is not None
+    uid, gid = ids if check else (None, None)
     for entry in entries:
-        path = rel + entry.name
-        if not rel:
-            tally.top_level.append(entry.name)
         try:
             st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if ids is not None and (st.st_uid, st.st_gid) != ids and not stat.S_ISLNK(st.st_mode):
-            tally.wrong_owner.append(path)
-        if stat.S_ISDIR(st.st_mode):
-            if ids is not None and st.st_mode & stat.S_IROTH:
+        fmt = st.st_mode & _S_IFMT
+        if check and (st.st_uid != uid or st.st_gid != gid) and fmt != _S_IFLNK:
+            tally.wrong_owner.append(rel + entry.name)
+        if fmt == _S_IFREG:
+            tally.files += 1
+            tally.nbytes += st.st_size
+            if check and st.st_mode & _S_IROTH:
+                tally.world_readable.append(rel + entry.name)
+        elif fmt == _S_IFDIR:
+            path = rel + entry.name
+            if check and st.st_mode & _S_IROTH:
                 tally.world_readable.append(path + '/')
             try:
                 child = open_dir(entry.name, dir_fd=fd)
@@ -75,13 +114,8 @@ def _walk(fd, rel, ids, tally):
                 _walk(child, path + '/', ids, tally)
             finally:
                 os.close(child)
-        elif stat.S_ISREG(st.st_mode):
-            tally.files += 1
-            tally.nbytes += st.st_size
-            if ids is not None and st.st_mode & stat.S_IROTH:
-                tally.world_readable.append(path)
         else:
-            tally.special.append('%s (%s)' % (path, kind_of(st.st_mode)))
+            tally.special.append('%s (%s)' % (rel + entry.name, kind_of(st.st_mode)))
 
 
 def key_stores_in(layout, names):
