@@ -23,6 +23,7 @@ import time
 import pytest
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils import migration, safecopy
+from ansible_collections.rubymanager.session_persistence.tests.unit.plugins.module_utils import faultlib
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.migration import (
     MigrationFailed, Options, SetupError, migrate)
 
@@ -542,27 +543,13 @@ print(json.dumps({'failed': failed, 'result': result}))
 '''
 
 
-def runnable_by_others(path):
-    """True when every directory up to ``path`` and the file itself can be used by any user."""
-    path = os.path.realpath(path)
-    while True:
-        try:
-            if not os.stat(path).st_mode & stat.S_IXOTH:
-                return False
-        except OSError:
-            return False
-        if path == '/':
-            return True
-        path = os.path.dirname(path)
-
-
 def test_an_unreadable_file_fails_only_its_session(tmp_path):
     """As root the run is done as the user nobody (with a python every user can run), because root can read
     files with mode 000."""
     python = sys.executable
     if IS_ROOT:
         python = next((p for p in (sys.executable, getattr(sys, '_base_executable', ''), '/usr/bin/python3')
-                       if p and runnable_by_others(p)), None)
+                       if p and faultlib.runnable_by_others(p)), None)
         if python is None:
             pytest.skip('no python interpreter that the user nobody may run')
     base = tempfile.mkdtemp(prefix='session-migrate-unreadable-')
