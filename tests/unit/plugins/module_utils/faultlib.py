@@ -269,3 +269,22 @@ def visible_sessions(dest):
 
 def staging_dirs(dest):
     return sorted(n for n in os.listdir(str(dest)) if n.startswith(migration.STAGING_PREFIX))
+
+
+def tree_state(path):
+    """{relative path: (type, mode, uid, gid, size, mtime, ctime, inode, sha256)} of everything below ``path``:
+    equal before and after a run only when the run changed nothing there."""
+    result = {}
+    path = str(path)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for entry in ['.'] + dirnames + filenames:
+            full = os.path.normpath(os.path.join(dirpath, entry))
+            st = os.lstat(full)
+            digest = None
+            if stat.S_ISREG(st.st_mode):
+                with open(full, 'rb') as handle:
+                    digest = hashlib.sha256(handle.read()).hexdigest()
+            result[os.path.relpath(full, path)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid,
+                                                   st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                                                   st.st_ino, digest)
+    return result

@@ -6,10 +6,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import calendar
-import hashlib
 import json
 import os
-import stat
 import time
 
 import pytest
@@ -20,6 +18,7 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.au
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
     BAILEYS_CSHARP, BAILEYS_MULTI_FILE)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import open_dir
+from ansible_collections.rubymanager.session_persistence.tests.unit.plugins.module_utils.faultlib import tree_state
 
 IS_ROOT = os.geteuid() == 0
 IDS = (os.getuid(), os.getgid())
@@ -63,24 +62,6 @@ def make_session(root, name, creds=CREDS, prekeys=2, creds_mtime=NOW - 3600):
 
 def by_name(entries):
     return dict((entry['name'], entry) for entry in entries)
-
-
-def snapshot(path):
-    """{relative path: (type, mode, uid, gid, size, mtime, ctime, inode, sha256)} of everything below ``path``."""
-    result = {}
-    path = str(path)
-    for dirpath, dirnames, filenames in os.walk(path):
-        for entry in ['.'] + dirnames + filenames:
-            full = os.path.normpath(os.path.join(dirpath, entry))
-            st = os.lstat(full)
-            digest = None
-            if stat.S_ISREG(st.st_mode):
-                with open(full, 'rb') as handle:
-                    digest = hashlib.sha256(handle.read()).hexdigest()
-            result[os.path.relpath(full, path)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid,
-                                                   st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                                                   st.st_ino, digest)
-    return result
 
 
 @pytest.fixture
@@ -501,11 +482,11 @@ def test_audit_never_changes_anything(tmp_path, root, legacy):
     make_session(legacy / 'releases/1/sessions', 'broken', creds=b'')
     mkdir(root / 'onboarding')
     time.sleep(0.01)
-    before = snapshot(tmp_path)
+    before = tree_state(tmp_path)
     result = audit(str(root), [str(legacy / 'netcoreapp'), str(legacy / 'releases/*/sessions')], BAILEYS_CSHARP,
                    ids=IDS, now=NOW)
     assert result['problems']
-    assert snapshot(tmp_path) == before
+    assert tree_state(tmp_path) == before
 
 
 def test_sample_helper():

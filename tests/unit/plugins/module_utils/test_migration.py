@@ -530,19 +530,6 @@ def test_lock_timeout_gives_a_clear_error(env):
     assert names(migrate(opts(env, lock_timeout=1))['migrated']) == ['a']
 
 
-UNREADABLE_SCRIPT = r'''
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from ansible_collections.rubymanager.session_persistence.plugins.module_utils import migration
-try:
-    result = migration.migrate(migration.Options(**json.loads(sys.argv[2])))
-    failed = False
-except migration.MigrationFailed as exc:
-    result, failed = exc.result, str(exc)
-print(json.dumps({'failed': failed, 'result': result}))
-'''
-
-
 def test_an_unreadable_file_fails_only_its_session(tmp_path):
     """As root the run is done as the user nobody (with a python every user can run), because root can read
     files with mode 000."""
@@ -573,7 +560,7 @@ def test_an_unreadable_file_fails_only_its_session(tmp_path):
         options = {'dest': dest, 'legacy_roots': [legacy], 'owner': user.pw_name,
                    'group': grp.getgrgid(user.pw_gid).gr_name}
         kwargs = {'user': user.pw_uid, 'group': user.pw_gid} if IS_ROOT else {}
-        out = subprocess.check_output([python, '-c', UNREADABLE_SCRIPT, os.path.join(base, 'coll'),
+        out = subprocess.check_output([python, '-c', faultlib.CHILD_SCRIPT, os.path.join(base, 'coll'),
                                        json.dumps(options)], cwd=base, **kwargs)
         data = json.loads(out.decode())
         result = data['result']

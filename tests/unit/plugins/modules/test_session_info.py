@@ -7,16 +7,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import grp
-import hashlib
 import json
 import os
 import pwd
-import stat
 
 import pytest
 
 from ansible_collections.rubymanager.session_persistence.plugins.modules import session_info
 from ansible_collections.rubymanager.session_persistence.tests.unit.plugins.modules.modrunner import ModuleRunner
+from ansible_collections.rubymanager.session_persistence.tests.unit.plugins.module_utils.faultlib import tree_state
 
 RUNNER = ModuleRunner('session_info')
 run_module = RUNNER.run
@@ -44,22 +43,6 @@ def make_session(root, name, creds=CREDS):
     write(path / 'pre-key' / '1.json', b'k' * 164)
     write(path / 'session' / '2.json', b's' * 1350)
     return path
-
-
-def snapshot(path):
-    """Everything below ``path``: type, mode, owner, size, mtime, ctime, inode and content digest."""
-    result = {}
-    for dirpath, dirnames, filenames in os.walk(str(path)):
-        for entry in ['.'] + dirnames + filenames:
-            full = os.path.normpath(os.path.join(dirpath, entry))
-            st = os.lstat(full)
-            digest = None
-            if stat.S_ISREG(st.st_mode):
-                with open(full, 'rb') as handle:
-                    digest = hashlib.sha256(handle.read()).hexdigest()
-            result[os.path.relpath(full, str(path))] = (st.st_mode, st.st_uid, st.st_gid, st.st_size,
-                                                        st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest)
-    return result
 
 
 def report_only(result):
@@ -139,18 +122,18 @@ def test_module_reports_the_tree(tmp_path, tree):
 
 def test_module_never_changes_anything_and_check_mode_gives_the_same_result(tmp_path, tree):
     data, root, legacy, args = tree
-    before = snapshot(data)
+    before = tree_state(data)
     direct = run_module(tmp_path, args)
-    assert snapshot(data) == before
+    assert tree_state(data) == before
     checked = run_module(tmp_path, args, check=True)
-    assert snapshot(data) == before
+    assert tree_state(data) == before
     assert report_only(checked) == report_only(direct)
     real, output = run_ansible(tmp_path, args)
-    assert snapshot(data) == before
+    assert tree_state(data) == before
     assert real['changed'] is False and 'failed=0' in output
     assert 'ok: [localhost]' in output.split('TASK [Run the module]')[1].split('TASK [')[0]
     in_check, output = run_ansible(tmp_path, args, '--check')
-    assert snapshot(data) == before
+    assert tree_state(data) == before
     assert in_check['changed'] is False and 'failed=0' in output
     assert 'ok: [localhost]' in output.split('TASK [Run the module]')[1].split('TASK [')[0]
     assert report_only(in_check) == report_only(real) == report_only(direct)
