@@ -19,8 +19,9 @@ import stat
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
     MAX_CREDS_BYTES, creds_filename, creds_problem)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import name_problem
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.rules import display
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    lstat_at, open_dir, read_file_at)
+    kind_of, open_dir, read_file_at)
 
 # A legacy root as given (``path``, glob matches expanded, trailing slashes removed) and resolved (``real``),
 # with the identity (``dev``, ``ino``) it had when it was resolved; ``open_root`` refuses any other directory.
@@ -31,12 +32,25 @@ Root.__new__.__defaults__ = (None, None)
 # ``creds`` (creds file name) and ``creds_st`` (its lstat, or None when missing).
 Candidate = collections.namedtuple('Candidate', 'name root path creds creds_st')
 
+# A legacy root or a directory in one that is not used, and why: never skipped in silence.
+Skipped = collections.namedtuple('Skipped', 'path reason')
+
 # States of ``<dest>/<name>``.
 ABSENT = 'absent'        # nothing there
 EMPTY = 'empty'          # an empty directory (the role pre-creates those for onboarding)
 INVALID = 'invalid'      # a directory without a usable creds file (missing, empty or not a regular file)
-VALID = 'valid'          # a directory with a non-empty regular creds file: a session
+CORRUPT = 'corrupt'      # a directory whose non-empty creds file is not valid creds (not JSON, ...)
+VALID = 'valid'          # a directory with valid creds: a session
 NOT_DIR = 'not_dir'      # a file, symlink or something else: never touched
+
+# An interrupted commit leaves the creds file of ``<dest>/<name>`` under one of these names (see migration.py):
+# the new session's creds before their final rename, or the old session's creds set aside for a replacement.
+STAGED_CREDS = '.creds.staged'
+REPLACED_CREDS = '.creds.replaced'
+
+# What ``dest_state`` found: ``state``, the creds file's lstat, the creds problem (CORRUPT/INVALID) and
+# ``pending`` (None, STAGED_CREDS or REPLACED_CREDS: the name the creds file has after an interrupted commit).
+DestState = collections.namedtuple('DestState', 'state creds_st problem pending')
 
 
 def _strip(path):
@@ -48,22 +62,44 @@ def _inside(path, parent):
     return path == parent or path.startswith(parent.rstrip('/') + '/')
 
 
+def overlap(path, dest_real):
+    """Why the real path ``path`` must never be used as legacy data with sessions root ``dest_real``, or None:
+    it is the sessions root, lies inside it, or contains it."""
+    if path == dest_real:
+        return 'is the sessions root %s' % dest_real
+    if _inside(path, dest_real):
+        return 'is inside the sessions root %s' % dest_real
+    if _inside(dest_real, path):
+        return 'contains the sessions root %s' % dest_real
+    return None
+
+
+def _identity(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 def expand_roots(patterns, dest):
     """Expand ``patterns`` (paths or shell globs) into existing directories, in the given order.
 
-    Glob matches are sorted. Missing roots are skipped, duplicates (same real path) kept once, and
-    ``dest`` - or anything inside it - is never a legacy root. Returns ``(roots, skipped)`` where
-    ``skipped`` is a list of ``(path, reason)``.
+    A path that exists is used literally, also when it holds glob characters (``[``, ``]``, ``*``, ``?``);
+    it is globbed only when it does not exist. Glob matches are sorted. Duplicates (same real path) are kept
+    once. A root that is ``dest`` or inside it is never used. Returns ``(roots, skipped)`` where ``skipped``
+    lists every root not used, as ``Skipped(path, reason)``.
     """
     dest_real = os.path.realpath(dest)
+    dest_id = _identity(dest_real)
     roots, skipped, seen = [], [], set()
     for pattern in patterns:
-        if glob.has_magic(pattern):
+        if os.path.lexists(pattern) or not glob.has_magic(pattern):
+            matches = [pattern]
+        else:
             matches = sorted(glob.glob(pattern))
             if not matches:
-                skipped.append((pattern, 'no match'))
-        else:
-            matches = [pattern]
+                skipped.append(Skipped(_strip(pattern), 'does not exist (and nothing matches it as a glob)'))
         for match in matches:
             path = _strip(match)
             try:
@@ -72,10 +108,11 @@ def expand_roots(patterns, dest):
             except OSError:
                 real, st = path, None
             if st is None or not stat.S_ISDIR(st.st_mode):
-                skipped.append((path, 'does not exist' if not os.path.lexists(path) else 'not a directory'))
+                skipped.append(Skipped(path, 'does not exist' if not os.path.lexists(path) else 'not a directory'))
                 continue
-            if _inside(real, dest_real):
-                skipped.append((path, 'is the sessions root (dest) or inside it'))
+            if _inside(real, dest_real) or (st.st_dev, st.st_ino) == dest_id:
+                skipped.append(Skipped(path, 'is the sessions root %s or inside it; never used as a legacy root'
+                                       % dest_real))
                 continue
             if real in seen:
                 continue
@@ -98,51 +135,84 @@ def open_root(root):
     return fd
 
 
-def find_candidates(roots, layout, creds_file=None, names=None, dest=None):
+def name_skip_reason(name, layout, creds_file=None):
+    """Why a directory called ``name`` (as read from disk) can not be migrated as a session, or None."""
+    try:
+        name.encode('utf-8')
+    except UnicodeEncodeError:
+        return ('its name is not valid UTF-8 (shown with the undecodable bytes escaped); the gateway can not '
+                'load it under that name. Rename the directory and its creds file to a UTF-8 name and re-run')
+    problem = name_problem(name)
+    if problem is not None:
+        return 'its name is not a safe session name: it %s' % problem
+    creds = creds_filename(layout, name, creds_file)
+    if len(creds.encode('utf-8', 'surrogateescape')) > 255:
+        return ('its name is too long to hold its creds file %s (%d bytes; a file name holds at most 255)'
+                % (display(creds), len(creds.encode('utf-8', 'surrogateescape'))))
+    return None
+
+
+def find_candidates(roots, layout, creds_file=None, names=None, dest=None, skipped=None):
     """Find legacy session directories in ``roots`` (from ``expand_roots``).
 
     With ``names`` only those names are looked up (a directory without a creds file is still returned,
     with ``creds_st`` None, so it can be reported as invalid). Without ``names`` every directory holding
-    its creds file is a candidate (discovery); unsafe directory names are warned about and skipped.
-    Symlinked session directories are never followed. Returns ``(OrderedDict name -> [Candidate, ...]
-    in root order, sorted by name; warnings)``.
+    its creds file is a candidate (discovery). A directory that can not be a session (its name is not valid
+    UTF-8, not a safe name, too long for its creds file), a symlinked one, and one that is, holds or lies in the
+    sessions root ``dest`` are skipped, never silently: each is added to ``skipped`` (a list, as
+    ``Skipped(path, reason)``) and warned about. A root that can not be read is added to ``skipped`` too.
+    Returns ``(OrderedDict name -> [Candidate, ...] in root order, sorted by name; warnings)``.
     """
     found = {}
     warnings = []
+    skipped = [] if skipped is None else skipped
     dest_real = os.path.realpath(dest) if dest else None
+    dest_id = _identity(dest_real) if dest_real else None
     for root in roots:
+        root_fd = None
         try:
             root_fd = open_root(root)
+            if names is None:
+                with os.scandir(root_fd) as it:
+                    entries = sorted((entry.name, None) for entry in it)
         except OSError as exc:
-            warnings.append('%s: legacy root not searched (%s)' % (root.path, exc.strerror))
+            reason = 'can not be read (%s); not searched' % (exc.strerror or exc)
+            skipped.append(Skipped(root.path, reason))
+            warnings.append('%s: legacy root %s' % (display(root.path), reason))
+            if root_fd is not None:
+                os.close(root_fd)
             continue
         try:
             if names is not None:
-                entries = [(name, lstat_at(root_fd, name)) for name in names]
-            else:
-                with os.scandir(root_fd) as it:
-                    entries = sorted((entry.name, None) for entry in it if '\\' not in entry.name)
+                entries = [(name, _lstat_quiet(root_fd, name)) for name in names]
             for name, st in entries:
                 if st is None and names is None:
-                    st = lstat_at(root_fd, name)
+                    st = _lstat_quiet(root_fd, name)
                 if st is None:
                     continue
                 path = os.path.join(root.path, name)
-                if dest_real is not None and os.path.join(root.real, name) == dest_real:
+                if names is None and not stat.S_ISDIR(st.st_mode) and not stat.S_ISLNK(st.st_mode):
+                    continue  # a file (sidecars such as <name>\\store.db are found with their session)
+                reason = name_skip_reason(name, layout, creds_file)
+                looks = _looks_like_session(root_fd, name, layout, creds_file, st)
+                if reason is not None:
+                    if looks:
+                        _skip(skipped, warnings, path, reason)
                     continue
-                creds = creds_filename(layout, name, creds_file) if not name_problem(name) else None
+                creds = creds_filename(layout, name, creds_file)
                 if stat.S_ISLNK(st.st_mode):
-                    if names is not None or (creds and _stat_at(root_fd, os.path.join(name, creds))):
-                        warnings.append('%s: is a symlink; not followed (legacy session skipped)' % path)
+                    if names is not None or looks:
+                        _skip(skipped, warnings, path, 'is a symlink; not followed (legacy session skipped)')
                     continue
                 if not stat.S_ISDIR(st.st_mode):
                     continue
-                if names is None:
-                    problem = name_problem(name)
-                    if problem is not None:
-                        if _holds_any_creds(root_fd, name, layout, creds_file):
-                            warnings.append('%s: directory name %r is not a safe session name (it %s); skipped'
-                                            % (path, name, problem))
+                if dest_real is not None:
+                    why = overlap(os.path.join(root.real, name), dest_real)
+                    if why is None and (st.st_dev, st.st_ino) == dest_id:
+                        why = 'is the sessions root %s' % dest_real
+                    if why is not None:
+                        if names is not None or looks:
+                            _skip(skipped, warnings, path, '%s; never copied or moved' % why)
                         continue
                 creds_st = _stat_at(root_fd, os.path.join(name, creds))
                 if creds_st is None and names is None:
@@ -154,22 +224,58 @@ def find_candidates(roots, layout, creds_file=None, names=None, dest=None):
     return ordered, warnings
 
 
+def _skip(skipped, warnings, path, reason):
+    skipped.append(Skipped(path, reason))
+    warnings.append('%s: %s' % (display(path), reason))
+
+
+def _lstat_quiet(dir_fd, name):
+    """lstat of ``name`` in ``dir_fd``; None when it does not exist or can not exist (name too long)."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
+            return None
+        raise
+
+
+def _looks_like_session(root_fd, name, layout, creds_file, st):
+    """True when directory (or symlink) ``name`` holds something a gateway writes: a creds-like file
+    (``*creds.json``) or a key-store folder. Used only to decide whether a directory that is skipped is worth a
+    warning (a legacy root also holds the application's own folders)."""
+    try:
+        creds = creds_filename(layout, name, creds_file)
+    except ValueError:
+        creds = None
+    if creds and _stat_at(root_fd, os.path.join(name, creds)) is not None:
+        return True
+    if stat.S_ISLNK(st.st_mode):
+        return False
+    try:
+        fd = open_dir(name, dir_fd=root_fd)
+    except OSError:
+        return False
+    try:
+        keystores = set(layout.keystore_dirs) | set(layout.keystore_aliases)
+        with os.scandir(fd) as it:
+            for entry in it:
+                if entry.name.endswith('creds.json') or entry.name in keystores:
+                    return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
 def _stat_at(root_fd, relpath):
     """lstat of ``relpath`` below the open legacy root (metadata only); None when it does not exist."""
     try:
         return os.stat(relpath, dir_fd=root_fd, follow_symlinks=False)
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
             return None
         raise
-
-
-def _holds_any_creds(root_fd, name, layout, creds_file):
-    pattern = creds_file if creds_file else layout.creds_pattern
-    creds = pattern.replace('{name}', name)
-    if '/' in creds or not creds:
-        return False
-    return _stat_at(root_fd, os.path.join(name, creds)) is not None
 
 
 def order_candidates(candidates, prefer='first'):
@@ -207,49 +313,61 @@ def creds_problem_of(candidate):
 
 
 def dest_state(dest_fd, name, creds):
-    """State of ``<dest>/<name>`` from metadata only: ``(state, creds lstat or None)``.
+    """State of ``<dest>/<name>`` as a ``DestState``.
 
-    A session counts as present (VALID) when it is a real directory with a non-empty regular creds file;
-    contents are not read so that a run with nothing to do reads no file.
+    The creds file (one small file) is read and validated: a non-empty creds file that is not valid creds is
+    CORRUPT, never "present". Key-store files are not read. After an interrupted commit the creds file may sit
+    under ``STAGED_CREDS`` or ``REPLACED_CREDS`` (``pending`` says which); it is judged as if in place.
+    ``dest_fd`` None (a sessions root that does not exist yet, in check mode) means ABSENT.
     """
-    st = lstat_at(dest_fd, name)
+    if dest_fd is None:
+        return DestState(ABSENT, None, None, None)
+    st = _lstat_quiet(dest_fd, name)
     if st is None:
-        return ABSENT, None
+        return DestState(ABSENT, None, None, None)
     if not stat.S_ISDIR(st.st_mode):
-        return NOT_DIR, None
+        return DestState(NOT_DIR, None, None, None)
+    fd = open_dir(name, dir_fd=dest_fd)
     try:
-        creds_st = os.stat(os.path.join(name, creds), dir_fd=dest_fd, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-            raise
-        creds_st = None
-    if creds_st is not None and stat.S_ISREG(creds_st.st_mode) and creds_st.st_size > 0:
-        return VALID, creds_st
-    if creds_st is None:
-        fd = open_dir(name, dir_fd=dest_fd)
-        try:
+        pending, creds_name = None, creds
+        creds_st = _lstat_quiet(fd, creds)
+        if creds_st is None:
+            for alt in (STAGED_CREDS, REPLACED_CREDS):
+                alt_st = _lstat_quiet(fd, alt)
+                if alt_st is not None and stat.S_ISREG(alt_st.st_mode):
+                    creds_st, pending, creds_name = alt_st, alt, alt
+                    break
+        if creds_st is None:
             with os.scandir(fd) as it:
                 empty = next(iter(it), None) is None
-        finally:
-            os.close(fd)
-        if empty:
-            return EMPTY, None
-    return INVALID, creds_st
-
-
-def list_dest_sessions(dest, layout, creds_file=None):
-    """Sorted names of the sessions present in ``dest`` (directories with a non-empty regular creds file)."""
-    result = []
-    fd = open_dir(dest, follow=True)
-    try:
-        with os.scandir(fd) as it:
-            names = sorted(entry.name for entry in it if not entry.name.startswith('.'))
-        for name in names:
-            if name_problem(name):
-                continue
-            state, _st = dest_state(fd, name, creds_filename(layout, name, creds_file))
-            if state == VALID:
-                result.append(name)
+            return DestState(EMPTY if empty else INVALID, None, 'no creds file %s' % display(creds), None)
+        if not stat.S_ISREG(creds_st.st_mode):
+            return DestState(INVALID, creds_st, 'creds file %s is a %s, not a regular file'
+                             % (display(creds), kind_of(creds_st.st_mode)), None)
+        if creds_st.st_size == 0:
+            return DestState(INVALID, creds_st, 'creds file %s is empty' % display(creds), pending)
+        problem = creds_problem(read_file_at(fd, creds_name, MAX_CREDS_BYTES))
+        if problem is not None:
+            return DestState(CORRUPT, creds_st, problem, pending)
+        return DestState(VALID, creds_st, None, pending)
     finally:
         os.close(fd)
+
+
+def list_dest_sessions(dest_fd, layout, creds_file=None):
+    """Sorted names of the sessions present (VALID) in the open sessions root ``dest_fd`` (None: none)."""
+    result = []
+    if dest_fd is None:
+        return result
+    with os.scandir(dest_fd) as it:
+        names = sorted(entry.name for entry in it if not entry.name.startswith('.'))
+    for name in names:
+        if name_skip_reason(name, layout, creds_file):
+            continue
+        try:
+            state = dest_state(dest_fd, name, creds_filename(layout, name, creds_file)).state
+        except OSError:
+            continue
+        if state == VALID:
+            result.append(name)
     return result

@@ -79,6 +79,22 @@ def kind_of(mode):
     return 'special file'
 
 
+CHANGED_MSG = ('changed while being migrated (is the service still running?); stop the service and re-run')
+
+
+def same_version(st, old):
+    """True when two stat results show the same version of one file: same inode, size, mtime and ctime (in
+    nanoseconds). A write in place that keeps the size and puts the mtime back still moves the ctime."""
+    return (st.st_ino == old.st_ino and st.st_dev == old.st_dev and st.st_size == old.st_size
+            and st.st_mtime_ns == old.st_mtime_ns and st.st_ctime_ns == old.st_ctime_ns)
+
+
+def same_dir_version(st, old):
+    """True when a directory has had no entry added, removed or renamed (same inode, mtime and ctime)."""
+    return (st.st_ino == old.st_ino and st.st_dev == old.st_dev and st.st_mtime_ns == old.st_mtime_ns
+            and st.st_ctime_ns == old.st_ctime_ns)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # fault injection hook for the crash tests
 
@@ -247,6 +263,7 @@ class SessionPlan(object):
         self.files = []      # FileItem
         self.warnings = []
         self.left_behind = set()  # legacy paths that are not copied (conflicting spellings, symlinks, ...)
+        self.forbidden = frozenset()  # (st_dev, st_ino) of directories that must not be met (the sessions root)
 
     @property
     def nbytes(self):
@@ -261,20 +278,26 @@ class SessionPlan(object):
         return os.path.join(*parts)
 
 
-def scan_session(root_fd, root_path, name, layout, normalize=True, creds=None):
+def scan_session(root_fd, root_path, name, layout, normalize=True, creds=None, forbidden=()):
     """Build the ``SessionPlan`` for legacy session directory ``root_path/name``, opened via ``root_fd``.
 
     The creds file (``creds``, by default the layout's) always keeps its name, also when the session name holds
     a backslash: splitting it would leave the migrated session without its creds file.
 
+    ``forbidden`` holds ``(st_dev, st_ino)`` pairs of directories that must never be part of a session (the
+    sessions root): meeting one at any depth raises SessionError, so a legacy session can never carry the live
+    sessions with it, whatever paths, bind mounts or symlinks led there.
+
     Raises OSError/SessionError when the directory cannot be read.
     """
     source = os.path.join(root_path, name)
     plan = SessionPlan(name, source)
+    plan.forbidden = frozenset(forbidden)
     raw_files = []
     top_fd = open_dir(name, dir_fd=root_fd)
     try:
         top_st = os.fstat(top_fd)
+        _check_allowed(plan, top_st, ())
         plan.dirs.append(DirItem((), (), top_st))
         _scan_dir(top_fd, (), plan, raw_files)
     finally:
@@ -398,6 +421,13 @@ def list_sidecars(root_fd, name, layout, entries=None):
     return result
 
 
+def _check_allowed(plan, st, rel):
+    if (st.st_dev, st.st_ino) in plan.forbidden:
+        raise SessionError(plan.source_path(rel) if rel else plan.source,
+                           'is the sessions root (reached through the legacy session directory); the session is '
+                           'skipped and nothing is copied or removed')
+
+
 def _scan_dir(fd, rel, plan, raw_files):
     try:
         with os.scandir(fd) as it:
@@ -415,7 +445,9 @@ def _scan_dir(fd, rel, plan, raw_files):
             except OSError as exc:
                 raise os_error(exc, plan.source_path(child))
             try:
-                plan.dirs.append(DirItem(child, child, os.fstat(sub_fd)))
+                sub_st = os.fstat(sub_fd)
+                _check_allowed(plan, sub_st, child)
+                plan.dirs.append(DirItem(child, child, sub_st))
                 _scan_dir(sub_fd, child, plan, raw_files)
             finally:
                 os.close(sub_fd)
@@ -482,6 +514,7 @@ def copy_plan(plan, root_fd, session_name, staging_parent_fd, staging_name, sett
                                 display)
             if digest is not None:
                 hashes[item.dst_dir + (item.dst_name,)] = digest
+        _recheck_sources(plan, root_fd, src_fds)
         # Directory times last, deepest first, so creating the entries does not change them again.
         for item in reversed(plan.dirs):
             fd = dst_fds[item.dst_dir]
@@ -496,6 +529,23 @@ def copy_plan(plan, root_fd, session_name, staging_parent_fd, staging_name, sett
         for fd in list(src_fds.values()) + list(dst_fds.values()):
             os.close(fd)
     return hashes
+
+
+def _recheck_sources(plan, root_fd, src_fds):
+    """After the copy: every legacy directory and file must still be what the scan saw (no file written, added
+    or removed meanwhile, ctime included), or the copy is a torn snapshot and the session fails."""
+    for item in plan.dirs:
+        if item.src_dir is None:
+            continue
+        if not same_dir_version(os.fstat(src_fds[item.src_dir]), item.st):
+            raise SessionError(plan.source_path(item.src_dir) if item.src_dir else plan.source,
+                               'had files added, removed or renamed while being migrated (is the service still '
+                               'running?); stop the service and re-run')
+    for item in plan.files:
+        dir_fd = root_fd if item.src_dir is None else src_fds[item.src_dir]
+        st = lstat_at(dir_fd, item.src_name)
+        if st is None or not _same_file(st, item.st):
+            raise SessionError(plan.source_path(item.src_dir, item.src_name), CHANGED_MSG)
 
 
 def _set_owner_mode(fd, settings, mode):
@@ -552,9 +602,9 @@ def _copy_file(src_dir_fd, item, src_path, dst_dir_fd, settings, per_file_sync, 
                 raise os_error(exc, _staged_display(item, display))
             READ_STATS['files'] += 1
             READ_STATS['bytes'] += copied
-            if copied != st.st_size or st.st_size != item.st.st_size or st.st_mtime_ns != item.st.st_mtime_ns:
-                raise SessionError(src_path, 'changed while being migrated (is the service still running?); '
-                                             'stop the service and re-run')
+            after = os.fstat(src)
+            if copied != st.st_size or not same_version(st, item.st) or not same_version(after, st):
+                raise SessionError(src_path, CHANGED_MSG)
             os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
             fault_point('copy')
             if per_file_sync:
@@ -672,12 +722,13 @@ def verify_copy(plan, source_hashes, dest_fd, display, exact=True):
             raise SessionError(os.path.join(display, *key), 'verification failed: size or SHA-256 differs')
 
 
-def remove_verified(plan, root_fd, last=None):
+def remove_verified(plan, root_fd, last=None, dry_run=False):
     """Remove the legacy files of ``plan`` that are still exactly what was copied, then empty directories.
 
     ``last`` (the creds file name) is removed after everything else, so that a run interrupted half-way
     leaves a legacy directory that is still found (and finished) by the next run.
     Returns ``(fully_removed, warnings)``. Anything new or changed since the copy is kept and warned about.
+    ``dry_run`` (check mode) removes nothing and returns what a real call would return.
     """
     warnings = []
     try:
@@ -695,7 +746,8 @@ def remove_verified(plan, root_fd, last=None):
     try:
         if os.fstat(top).st_ino != plan.dirs[0].st.st_ino:
             raise SessionError(plan.source, 'was replaced during the migration; legacy copy not removed')
-        complete = _remove_dir(top, (), plan, by_dir, warnings, keep=last if final is not None else None)
+        complete = _remove_dir(top, (), plan, by_dir, warnings, keep=last if final is not None else None,
+                               dry_run=dry_run)
         for item in sidecars:
             path = plan.source_path(None, item.src_name)
             st = lstat_at(root_fd, item.src_name)
@@ -703,20 +755,22 @@ def remove_verified(plan, root_fd, last=None):
                 warnings.append('%s: changed or vanished after it was copied; kept' % path)
                 complete = False
                 continue
-            fault_point('remove')
-            os.unlink(item.src_name, dir_fd=root_fd)
+            if not dry_run:
+                fault_point('remove')
+                os.unlink(item.src_name, dir_fd=root_fd)
         if final is not None:
             st = lstat_at(top, last)
             if st is not None and _same_file(st, final.st):
-                fault_point('remove')
-                os.unlink(last, dir_fd=top)
+                if not dry_run:
+                    fault_point('remove')
+                    os.unlink(last, dir_fd=top)
             elif st is not None:
                 warnings.append('%s: changed after it was copied; kept in the legacy directory'
                                 % plan.source_path((), last))
                 complete = False
     finally:
         os.close(top)
-    if complete:
+    if complete and not dry_run:
         try:
             fault_point('remove')
             os.rmdir(plan.name, dir_fd=root_fd)
@@ -727,11 +781,10 @@ def remove_verified(plan, root_fd, last=None):
 
 
 def _same_file(st, old):
-    return (stat.S_ISREG(st.st_mode) and st.st_ino == old.st_ino and st.st_dev == old.st_dev
-            and st.st_size == old.st_size and st.st_mtime_ns == old.st_mtime_ns)
+    return stat.S_ISREG(st.st_mode) and same_version(st, old)
 
 
-def _remove_dir(fd, rel, plan, by_dir, warnings, keep=None):
+def _remove_dir(fd, rel, plan, by_dir, warnings, keep=None, dry_run=False):
     """Remove verified entries below ``fd``; True when the directory is now empty (except ``keep``)."""
     verified = by_dir.get(rel, {})
     empty = True
@@ -745,19 +798,21 @@ def _remove_dir(fd, rel, plan, by_dir, warnings, keep=None):
         if stat.S_ISDIR(st.st_mode):
             sub = open_dir(entry.name, dir_fd=fd)
             try:
-                sub_empty = _remove_dir(sub, rel + (entry.name,), plan, by_dir, warnings)
+                sub_empty = _remove_dir(sub, rel + (entry.name,), plan, by_dir, warnings, dry_run=dry_run)
             finally:
                 os.close(sub)
             if sub_empty:
-                fault_point('remove')
-                os.rmdir(entry.name, dir_fd=fd)
+                if not dry_run:
+                    fault_point('remove')
+                    os.rmdir(entry.name, dir_fd=fd)
             else:
                 empty = False
             continue
         item = verified.get(entry.name)
         if item is not None and _same_file(st, item.st):
-            fault_point('remove')
-            os.unlink(entry.name, dir_fd=fd)
+            if not dry_run:
+                fault_point('remove')
+                os.unlink(entry.name, dir_fd=fd)
             continue
         empty = False
         if item is None and path in plan.left_behind:

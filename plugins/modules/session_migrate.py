@@ -26,18 +26,37 @@ options:
   dest:
     description:
       - The sessions root, for example C(/home/RubyManager/web/whatsapp.rubymanager.app/sessions).
-      - It must exist; apply the C(rubymanager.session_persistence.session_storage) role first.
-      - Never treated as a legacy root, also when a glob, symlink or trailing slash in O(legacy_roots) names it.
+      - It must be an absolute path at least two levels deep, not inside a system directory such as C(/etc),
+        C(/usr) or C(/boot) (the same rule as the role's C(session_storage_root)).
+      - It must exist; apply the C(rubymanager.session_persistence.session_storage) role first. In check mode a
+        missing O(dest) is treated as empty, so a dry run before the first deploy lists what would be migrated.
+      - It belongs to the service user, so nothing found in it is trusted. Only C(.staging-*) and
+        C(.replaced-*) directories and the tenant directories are ever created in it.
+      - Never treated as legacy data. A legacy root or legacy session directory that is O(dest), lies inside
+        it, or contains it (at any depth, through any symlink, bind mount or glob) is skipped with a warning.
     type: path
     required: true
   legacy_roots:
     description:
-      - Directories to search for legacy sessions, in order of preference (see O(prefer)).
+      - Absolute paths of the directories to search for legacy sessions, in order of preference (see O(prefer)).
       - Shell-style globs are allowed (for example C(/srv/app/releases/*/sessions/)); the matches of one glob
-        are used in sorted order. Roots that do not exist are skipped.
+        are used in sorted order. A path that exists is used literally even when it holds glob characters
+        (C([), C(]), C(*), C(?)); it is expanded as a glob only when it does not exist.
+      - Roots that are missing, not directories, unreadable or inside O(dest) are skipped and listed in
+        RV(skipped_roots) with the reason.
     type: list
     elements: path
     required: true
+  state_dir:
+    description:
+      - Root's own bookkeeping, outside the sessions root where the service user can not write it - the lock
+        C(session_migrate.lock), move journals in C(journal/), and in C(backup/<name>.<UTC time>/) a verified
+        copy of every session that a migration replaced.
+      - Created mode C(0700) when missing. An existing one must be a directory (not a symlink) owned by the user
+        running the module, with no permissions for group or others.
+      - Must not be inside O(dest), nor contain it. Use the same O(state_dir) for every run on one O(dest).
+    type: path
+    default: /var/lib/rubymanager/session_persistence
   sessions:
     description:
       - Names of the sessions to migrate. When omitted, every session found in O(legacy_roots) is migrated.
@@ -72,23 +91,24 @@ options:
     type: bool
     default: true
   owner:
-    description: User that owns the migrated files and directories. Must exist.
+    description: User that owns the migrated files and directories, a name or a numeric id. Must exist on the host.
     type: str
     default: www-data
   group:
-    description: Group of the migrated files and directories. Must exist.
+    description: Group of the migrated files and directories, a name or a numeric id. Must exist on the host.
     type: str
     default: www-data
   dir_mode:
     description:
       - Mode of the migrated directories, as an octal string. Quote it in YAML.
-      - Modes giving any permission to others are refused.
+      - Modes giving any permission to others are refused, and the owner must have C(rwx).
     type: str
     default: '2750'
   file_mode:
     description:
       - Mode of the migrated files, as an octal string. Quote it in YAML.
-      - Modes giving any permission to others are refused.
+      - Modes giving any permission to others, and modes with setuid, setgid, sticky or any execute bit, are
+        refused (session files are data).
     type: str
     default: '0640'
   mode:
@@ -115,46 +135,60 @@ options:
       - What to do when O(dest) already holds the session with a creds file (non-empty regular file).
       - V(keep) keeps it and ignores the legacy copies.
       - V(newest) replaces it only when the chosen legacy creds file is newer; the old directory is first
-        renamed to C(<dest>/.backup/<name>.<timestamp>).
+        copied to C(<state_dir>/backup/<name>.<timestamp>) and the copy verified.
       - V(fail) fails for that session unless the legacy creds file has the same size and mtime as the one
         in O(dest) (that is, it was already migrated).
-      - A directory in O(dest) without a usable creds file is not a session, whatever this option says. An
-        empty directory (the storage role creates those for onboarding) is replaced atomically by the migrated
-        session; a non-empty one is first renamed into C(<dest>/.backup/).
+      - A directory in O(dest) without a usable creds file (missing, empty, not a regular file) is not a
+        session, whatever this option says. An empty directory (the storage role creates those for onboarding) is
+        replaced atomically by the migrated session; a non-empty one is first backed up into C(<state_dir>/backup/).
+      - A creds file in O(dest) that is not empty but is not valid creds (not JSON, not an object) is corrupt and
+        never counts as present. With a valid legacy copy it is backed up and replaced under V(keep) and
+        V(newest), and V(fail) fails for that session naming the corrupt file. Without one it is listed in
+        RV(corrupt).
     type: str
     choices: [keep, newest, fail]
     default: keep
   lock_timeout:
     description:
-      - Seconds to wait for another run holding C(<dest>/.session_migrate.lock) before failing.
+      - Seconds to wait for another run holding C(<state_dir>/session_migrate.lock) before failing.
     type: int
     default: 300
 notes:
-  - Crash safety. Each session is assembled in a hidden staging directory C(<dest>/.staging-<name>-<random>),
-    flushed to disk (one C(syncfs) per session, or one C(fsync) per file and directory where C(syncfs) is not
-    available) and renamed into place; the sessions root is fsynced afterwards. A crash or C(kill -9) at any
-    moment leaves either no C(<dest>/<name>) or a complete one, and the legacy copy untouched. Stale staging
-    directories are removed by the next run.
-  - With O(mode=move) the legacy files are removed only after the copy is renamed into place, the creds file
-    last. A journal C(<dest>/.moving-<name>) written before the rename lets the next run finish a move that was
-    interrupted after the rename; it removes only legacy files that have an identical copy in O(dest).
-  - With O(on_conflict=newest) a replaced session is renamed into C(.backup) and then the new copy into place;
-    a crash between the two renames leaves the old session in C(.backup) and no C(<dest>/<name>), and the next
-    run migrates it again.
+  - Crash safety and what the gateway sees. Each session is assembled in a hidden staging directory
+    C(<dest>/.staging-<name>-<random>) with its creds file under the name C(.creds.staged), flushed to disk (one
+    C(syncfs) per batch of sessions, or one C(fsync) per file and directory where C(syncfs) is not available),
+    renamed to C(<dest>/<name>), and only then is C(.creds.staged) renamed to the real creds file name. The
+    gateway loads every C(*_creds.json) below its root, so no such path ever exists below O(dest) other than
+    C(<dest>/<tenant>/<tenant>_creds.json), and a session appears to it complete or not at all. A crash or
+    C(kill -9) at any moment leaves what the next run removes or finishes (see the Safety page of the collection,
+    docs/safety.md).
+  - A session that is replaced is copied into C(<state_dir>/backup/) and verified first; its creds file is then
+    renamed to C(.creds.replaced) and its directory to C(<dest>/.replaced-<name>-<random>) (removed after the
+    new session is in place).
+  - With O(mode=move) the legacy files are removed only after the copy is in place and flushed, the creds file
+    last, each only while it is still the file that was copied (inode, size, mtime and ctime). A journal in
+    C(<state_dir>/journal/) written before the commit lets the next run finish a move that was interrupted; it
+    removes only legacy files that have an identical copy in O(dest).
   - Legacy directories are read through directory file descriptors with C(O_NOFOLLOW); symlinks, FIFOs,
     sockets and devices inside a legacy session are never followed or copied, only reported. Hard links
     become separate files; sparse files stay sparse.
   - Symlinks in O(legacy_roots) are resolved once per run and the root is pinned by device and inode; a root
     swapped for a symlink or another directory while the module runs is refused, never followed.
-  - Whether a session is present in O(dest) is decided from metadata only; creds contents are validated for
-    legacy copies that are going to be migrated.
-  - Stop the gateway service while migrating; a file that changes while it is copied fails that session.
+  - Stop the gateway service while migrating (the deploy playbook does). A legacy file that is written, added or
+    removed while its session is copied (compared by inode, size, mtime and ctime in nanoseconds before and
+    after it is read, and all again once the whole session is copied) fails that session; nothing of it is
+    committed and, with O(mode=move), nothing is removed.
+  - Directory names that can not be a session (not valid UTF-8, not a safe name, too long to hold their creds
+    file) and legacy directories overlapping O(dest) are listed in RV(skipped) with the reason, never skipped in
+    silence; they do not fail the run.
   - Per-session errors (permission denied, no space left, unreadable file) do not stop the other sessions;
     the task fails at the end, listing all of them, and still returns the lists.
 attributes:
   check_mode:
     support: full
-    description: Reports exactly what a real run would do and changes nothing (not even the lock file).
+    description: Reports exactly what a real run would do (C(changed), RV(migrated), RV(removed), the problems),
+      also after an interrupted run, and changes nothing (not even the lock file or O(state_dir)). A missing
+      O(dest) is treated as empty.
   diff_mode:
     support: full
     description: Lists the sessions in O(dest) before and after.
@@ -228,11 +262,11 @@ migrated:
       type: int
       sample: 181234
     backup:
-      description: Where the directory previously at RV(migrated[].dest) was renamed to, when there was one
+      description: Where the directory previously at RV(migrated[].dest) was backed up to, when there was one
         that was not empty.
       type: str
-      returned: when a directory was moved aside
-      sample: /home/RubyManager/web/whatsapp.rubymanager.app/sessions/.backup/tenant_1.20260101T120000Z
+      returned: when a directory was replaced
+      sample: /var/lib/rubymanager/session_persistence/backup/tenant_1.20260101T120000Z
 present:
   description: Sessions already in O(dest) that were kept as they are.
   returned: always
@@ -262,6 +296,65 @@ invalid:
       description: Why it was skipped.
       type: str
       sample: creds file is empty
+corrupt:
+  description: Sessions whose creds file in O(dest) is not valid creds while no valid legacy copy exists to
+    replace it; the tenant's session there is not usable.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Session name.
+      type: str
+    path:
+      description: The corrupt creds file.
+      type: str
+    reason:
+      description: What is wrong with it and what to do.
+      type: str
+skipped:
+  description: Legacy directories that look like sessions but are not migrated, with the reason (name not
+    valid UTF-8 - shown with the bytes escaped -, not a safe name, too long for its creds file, a symlink,
+    or overlapping O(dest)). They do not fail the run.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The directory.
+      type: str
+    reason:
+      description: Why it is not migrated.
+      type: str
+skipped_roots:
+  description: Entries of O(legacy_roots) that were not searched, with the reason (missing, not a directory,
+    unreadable, inside O(dest)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The root (a glob that matched nothing is listed as given).
+      type: str
+    reason:
+      description: Why it was not searched.
+      type: str
+recovered:
+  description: Sessions in O(dest) left half-committed by an interrupted run, finished (creds file renamed from
+    C(.creds.staged)) or rolled back (from C(.creds.replaced)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Session name.
+      type: str
+    path:
+      description: The session directory.
+      type: str
+    action:
+      description: What was done.
+      type: str
 duplicates:
   description: Sessions found in more than one legacy root; the copies not used are listed, never merged.
   returned: always
@@ -299,7 +392,8 @@ errors:
       description: Path and reason (errno text).
       type: str
 stale_staging:
-  description: Staging directories left by an interrupted earlier run, removed (or to be removed) by this run.
+  description: Staging (C(.staging-*)) and replaced-session (C(.replaced-*)) directories left in O(dest) by an
+    interrupted earlier run, removed (or to be removed) by this run.
   returned: always
   type: list
   elements: str
@@ -315,7 +409,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (  # noqa: E402
     DEFAULT_LAYOUT, LAYOUT_NAMES)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.migration import (  # noqa: E402
-    MODES, ON_CONFLICT, PREFER, MigrationFailed, Options, SetupError, migrate)
+    DEFAULT_STATE_DIR, MODES, ON_CONFLICT, PREFER, MigrationFailed, Options, SetupError, migrate)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (  # noqa: E402
     LockTimeout)
 
@@ -337,6 +431,7 @@ def main():
             prefer=dict(type='str', choices=list(PREFER), default='first'),
             on_conflict=dict(type='str', choices=list(ON_CONFLICT), default='keep'),
             lock_timeout=dict(type='int', default=300),
+            state_dir=dict(type='path', default=DEFAULT_STATE_DIR),
         ),
         supports_check_mode=True,
     )

@@ -135,7 +135,13 @@ def tree_state(path):
 def options(dest, legacy_roots, **kwargs):
     kwargs.setdefault('owner', OWNER)
     kwargs.setdefault('group', GROUP)
+    kwargs.setdefault('state_dir', state_dir_of(dest))
     return dict(kwargs, dest=str(dest), legacy_roots=[str(r) for r in legacy_roots])
+
+
+def state_dir_of(dest):
+    """The state directory the tests give a sessions root: beside it, outside it."""
+    return str(dest).rstrip('/') + '.state'
 
 
 def child_env(kill_at=None):
@@ -268,7 +274,29 @@ def visible_sessions(dest):
 
 
 def staging_dirs(dest):
-    return sorted(n for n in os.listdir(str(dest)) if n.startswith(migration.STAGING_PREFIX))
+    return sorted(n for n in os.listdir(str(dest)) if n.startswith((migration.STAGING_PREFIX,
+                                                                     migration.REPLACED_PREFIX)))
+
+
+def stray_creds(dest, pattern_suffix='_creds.json'):
+    """Every path below ``dest`` that the gateway's start-up scan (``*_creds.json``, recursively) would load,
+    other than ``<dest>/<tenant>/<tenant>_creds.json``: it must always be empty."""
+    stray = []
+    dest = str(dest)
+    for dirpath, _dirnames, filenames in os.walk(dest):
+        for name in filenames:
+            if not name.endswith(pattern_suffix):
+                continue
+            rel = os.path.relpath(os.path.join(dirpath, name), dest).split(os.sep)
+            if not (len(rel) == 2 and rel[1] == rel[0] + pattern_suffix):
+                stray.append(os.path.join(dirpath, name))
+    return stray
+
+
+def journals(dest):
+    """The move journals root keeps for ``dest`` (in its state directory)."""
+    path = os.path.join(state_dir_of(dest), migration.JOURNAL_DIR)
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
 
 def tree_state(path):

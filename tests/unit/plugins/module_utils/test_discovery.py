@@ -41,9 +41,9 @@ def test_expand_roots_globs_sorted_missing_skipped_and_dest_excluded(tmp_path):
     reasons = dict(skipped)
     assert reasons[str(tmp_path / 'missing')] == 'does not exist'
     assert reasons[str(tmp_path / 'afile')] == 'not a directory'
-    assert reasons[str(tmp_path / 'nomatch*')] == 'no match'
+    assert reasons[str(tmp_path / 'nomatch*')] == 'does not exist (and nothing matches it as a glob)'
     for excluded in (str(dest), str(tmp_path / 'link-to-dest'), str(dest / 'x')):
-        assert 'dest' in reasons[excluded]
+        assert 'is the sessions root %s or inside it' % dest in reasons[excluded]
 
 
 def test_dest_reached_through_a_symlinked_root_is_never_a_legacy_root(tmp_path):
@@ -70,7 +70,7 @@ def test_discovery_finds_sessions_with_creds_only_and_warns_about_unsafe_names(t
     assert list(found) == ['a', 'b']
     cand = found['a'][0]
     assert cand.path == str(root / 'a') and cand.creds == 'a_creds.json' and cand.creds_st.st_size == 9
-    assert any("'.hidden'" in w and 'not a safe session name' in w for w in warnings)
+    assert any('/.hidden: ' in w and 'not a safe session name' in w for w in warnings)
     assert any('linked' in w and 'symlink' in w for w in warnings)
     assert not any('no-creds' in w or 'wwwroot' in w for w in warnings)
 
@@ -143,13 +143,14 @@ def test_dest_state_and_list_dest_sessions(tmp_path):
     (dest / 'afile').write_text('x')
     (dest / 'alink').symlink_to(dest / 'valid')
     session(dest, '.staging-x')
+    session(dest, 'corrupt', creds='{"truncated": ')
     fd = os.open(str(dest), os.O_RDONLY)
     try:
-        states = dict((name, discovery.dest_state(fd, name, '%s_creds.json' % name)[0])
-                      for name in ('valid', 'empty', 'partial', 'zero', 'afile', 'alink', 'missing'))
+        states = dict((name, discovery.dest_state(fd, name, '%s_creds.json' % name).state)
+                      for name in ('valid', 'empty', 'partial', 'zero', 'afile', 'alink', 'missing', 'corrupt'))
+        assert discovery.list_dest_sessions(fd, BAILEYS_CSHARP) == ['valid']
     finally:
         os.close(fd)
     assert states == {'valid': discovery.VALID, 'empty': discovery.EMPTY, 'partial': discovery.INVALID,
                       'zero': discovery.INVALID, 'afile': discovery.NOT_DIR, 'alink': discovery.NOT_DIR,
-                      'missing': discovery.ABSENT}
-    assert discovery.list_dest_sessions(str(dest), BAILEYS_CSHARP) == ['valid']
+                      'missing': discovery.ABSENT, 'corrupt': discovery.CORRUPT}

@@ -22,7 +22,7 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.mi
 from ansible_collections.rubymanager.session_persistence.tests.unit.plugins.module_utils import faultlib as fl
 
 SESSIONS = ['s%d' % i for i in range(8)]
-PHASES = ('copy', 'fsync', 'verify', 'rename', 'renamed', 'remove', 'cleanup', 'backup')
+PHASES = ('copy', 'fsync', 'verify', 'backup', 'swap', 'rename', 'commit', 'renamed', 'remove', 'cleanup')
 
 
 class KillLab(object):
@@ -41,11 +41,11 @@ class KillLab(object):
         self.legacy_initial = fl.summary(self.legacy)
 
     def reset(self):
-        subprocess.check_call(['rm', '-rf', self.legacy, self.dest])
+        subprocess.check_call(['rm', '-rf', self.legacy, self.dest, fl.state_dir_of(self.dest)])
         subprocess.check_call(['cp', '-a', self.pristine, self.legacy])
         os.mkdir(self.dest)
         os.mkdir(os.path.join(self.dest, 's0'))              # pre-created by the storage role: replaced
-        os.mkdir(os.path.join(self.dest, 's1'))              # not a session: moved into .backup first
+        os.mkdir(os.path.join(self.dest, 's1'))              # not a session: backed up into state_dir first
         with open(os.path.join(self.dest, 's1', 'notes.txt'), 'wb') as handle:
             handle.write(b'operator notes that must never be lost')
         self.dest_initial = dict((name, fl.summary(os.path.join(self.dest, name))) for name in SESSIONS)
@@ -77,11 +77,12 @@ class KillLab(object):
 
     def notes_kept(self):
         places = [os.path.join(self.dest, 's1', 'notes.txt')] + glob.glob(
-            os.path.join(self.dest, '.backup', 's1.*', 'notes.txt'))
+            os.path.join(fl.state_dir_of(self.dest), 'backup', 's1.*', 'notes.txt'))
         found = [p for p in places if os.path.isfile(p)]
-        assert len(found) == 1, found
-        with open(found[0], 'rb') as handle:
-            assert handle.read() == b'operator notes that must never be lost'
+        assert found, places
+        for path in found:
+            with open(path, 'rb') as handle:
+                assert handle.read() == b'operator notes that must never be lost'
 
     def check_after_kill(self, mode, where):
         for name in SESSIONS:
@@ -90,13 +91,16 @@ class KillLab(object):
                 continue
             if now == self.dest_initial[name]:
                 continue
-            # s1 is renamed into .backup just before the new copy is renamed into place.
-            assert name == 's1' and now is None, '%s: partial session %s visible in dest: %r' % (where, name, now)
+            # Between the commit's renames the tenant directory has no creds file: the gateway does not see a
+            # session there (the next run finishes or rolls back the commit). A visible session is complete.
+            creds = os.path.join(self.dest, name, '%s_creds.json' % name)
+            assert not os.path.lexists(creds), '%s: partial session %s visible in dest: %r' % (where, name, now)
         self.notes_kept()
+        # Only root's staging and replaced directories are hidden entries of dest; no lock, journal or backup.
         extra = [n for n in os.listdir(self.dest) if n.startswith('.') and not n.startswith(
-            (migration.STAGING_PREFIX, migration.JOURNAL_PREFIX)) and n not in (migration.LOCK_NAME,
-                                                                                migration.BACKUP_DIR)]
+            (migration.STAGING_PREFIX, migration.REPLACED_PREFIX))]
         assert not extra, extra
+        assert not fl.stray_creds(self.dest), (where, fl.stray_creds(self.dest))
         legacy = fl.summary(self.legacy)
         if mode == 'copy':
             assert legacy == self.legacy_initial, where
@@ -115,7 +119,9 @@ class KillLab(object):
         for name in SESSIONS:
             assert self.complete(name), '%s: %s incomplete after the re-run' % (where, name)
         assert not fl.staging_dirs(self.dest), where
-        assert not [n for n in os.listdir(self.dest) if n.startswith(migration.JOURNAL_PREFIX)], where
+        assert not fl.journals(self.dest), where
+        assert not fl.stray_creds(self.dest), where
+        assert sorted(os.listdir(self.dest)) == SESSIONS, where
         self.notes_kept()
         if mode == 'copy':
             assert fl.summary(self.legacy) == self.legacy_initial, where
@@ -129,7 +135,8 @@ def kill_schedule(counts_by_config, rng):
               ('fsync', 'copy', False, 16), ('fsync', 'move', None, 8), ('verify', 'move', None, 8),
               ('rename', 'copy', None, 10), ('rename', 'move', None, 10), ('renamed', 'copy', None, 8),
               ('renamed', 'move', None, 8), ('remove', 'move', None, 30), ('remove', 'move', False, 10),
-              ('backup', 'copy', None, 2), ('backup', 'move', None, 2)]
+              ('backup', 'copy', None, 2), ('backup', 'move', None, 2), ('swap', 'copy', None, 6),
+              ('swap', 'move', None, 4), ('commit', 'copy', None, 10), ('commit', 'move', None, 8)]
     schedule = []
     for phase, mode, use_syncfs, kills in wanted:
         total = counts_by_config[(mode, use_syncfs)][phase]
@@ -185,9 +192,12 @@ def test_kill_9_in_every_phase_then_rerun_loses_nothing(tmp_path, fast_dir, monk
         return rc == -signal.SIGKILL
 
     def rerun(opts, where):
+        checked = migrate(Options(**dict(opts, check_mode=True)))
         result = migrate(Options(**opts))
         stats['re-runs'] += 1
         lab.check_after_rerun(opts['mode'], result, where)
+        assert_check_told_the_truth(checked, result, where)
+        stats['check-mode runs matched by the real run'] += 1
         final = migrate(Options(**opts))
         stats['re-runs'] += 1
         assert final['changed'] is False and not final['migrated'] and not final['errors'], (where, final)
@@ -241,14 +251,26 @@ def test_kill_9_in_every_phase_then_rerun_loses_nothing(tmp_path, fast_dir, monk
         lab.reset()
 
     total = sum(kills.values())
-    fault_summary('kill -9: %d kills (%s); %d re-runs; %d sessions verified complete; %d runs ended before '
-                  'their kill point; %.1f s' % (
+    fault_summary('kill -9: %d kills (%s); %d re-runs, each after a check-mode run that predicted it exactly '
+                  '(%d); %d sessions verified complete; %d runs ended before their kill point; %.1f s' % (
                       total, ', '.join('%s %d' % item for item in sorted(kills.items())), stats['re-runs'],
-                      stats['sessions verified'], stats['runs that ended before the kill point'],
-                      time.monotonic() - started))
+                      stats['check-mode runs matched by the real run'], stats['sessions verified'],
+                      stats['runs that ended before the kill point'], time.monotonic() - started))
     assert total >= 200, kills
     for phase in PHASES:
         assert kills[phase] > 0, (phase, kills)
+
+
+def assert_check_told_the_truth(checked, real, where):
+    """What check mode reported is what the real run then did (issue: check mode tells the truth in every
+    state an interrupted run leaves behind)."""
+    def names(items):
+        return sorted(item['name'] for item in items)
+    assert checked['changed'] == real['changed'], (where, checked, real)
+    for key in ('migrated', 'errors', 'invalid', 'corrupt', 'recovered'):
+        assert names(checked[key]) == names(real[key]), (where, key, checked[key], real[key])
+    for key in ('removed', 'present', 'not_found', 'stale_staging', 'skipped', 'skipped_roots'):
+        assert sorted(map(str, checked.get(key, []))) == sorted(map(str, real.get(key, []))), (where, key)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -333,7 +355,8 @@ def test_read_only_dest_fails_clearly_and_changes_nothing(tmp_path, lock_exists)
         for mode in ('copy', 'move'):
             rc, result = fl.run_module(tmp_path, fl.options(dest, [legacy], mode=mode))
             assert rc != 0 and result['failed'] is True
-            assert 'Read-only file system' in result['msg'], result['msg']
+            assert 'read-only file system' in result['msg'].lower(), result['msg']
+            assert 'nothing was changed' in result['msg'], result['msg']
             assert str(dest) in result['msg'], result['msg']
         assert fl.tree_state(dest) == before and fl.tree_state(legacy) == legacy_before
         fl.remount(dest, 'rw')
@@ -376,23 +399,27 @@ def test_permission_denied_on_a_legacy_directory_and_dest_fails_clearly(tmp_path
         for rel, value in fl.tree_state(legacy).items():          # b and c: every file untouched
             if rel != '.' and value[0] != 0o040000:
                 assert before[rel] == value, rel
-        # dest itself not writable for the user: the errors name the full paths, nothing is done
+        # dest itself not writable for the user: the task fails before anything is done, naming dest
         os.chmod(dest, 0o555)
         if fl.IS_ROOT:
             os.chown(dest, 0, 0)
         os.chmod(os.path.join(legacy, 'c', 'session', 'locked.json'), 0o644)
         opts = fl.options(dest, [legacy], owner=user.pw_name, group=group)
+        before_dest = fl.tree_state(dest)
         rc, data, err = fl.run_child(opts, python=python, collections=collections, cwd=base, **run_as)
         assert rc == 0, err
-        error_c = [e for e in data['result']['errors'] if e['name'] == 'c'][0]
-        assert error_c['msg'].startswith(os.path.join(dest, migration.STAGING_PREFIX + 'c-'))
-        assert error_c['msg'].endswith('Permission denied')
+        assert dest in data['failed'] and 'Permission denied' in data['failed'], data['failed']
+        assert 'nothing was changed' in data['failed'] and data['result'] == {}
+        assert fl.tree_state(dest) == before_dest
+        # state_dir not usable by the user: named, nothing done
         os.chmod(dest, 0o755)
-        os.unlink(os.path.join(dest, migration.LOCK_NAME))
-        os.chmod(dest, 0o555)
+        if fl.IS_ROOT:
+            os.chown(dest, user.pw_uid, user.pw_gid)
+        state = fl.state_dir_of(dest)
+        os.chmod(state, 0o755)
         rc, data, err = fl.run_child(opts, python=python, collections=collections, cwd=base, **run_as)
         assert rc == 0, err
-        assert os.path.join(dest, migration.LOCK_NAME) in data['failed'] and 'Permission denied' in data['failed']
+        assert state in data['failed'] and 'chmod 0700' in data['failed'], data['failed']
         assert fl.visible_sessions(dest) == ['a'] and not fl.staging_dirs(dest)
 
 
@@ -443,13 +470,16 @@ def test_a_run_that_cannot_get_the_lock_times_out_with_a_clear_message(tmp_path)
     dest, legacy = tmp_path / 'dest', tmp_path / 'legacy'
     dest.mkdir()
     fl.make_session(legacy, 'a')
-    holder = os.open(str(dest / migration.LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    state = fl.state_dir_of(dest)
+    os.mkdir(state, 0o700)
+    lock = os.path.join(state, migration.LOCK_NAME)
+    holder = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(holder, fcntl.LOCK_EX)
         for mode in ('copy', 'move'):
             rc, result = fl.run_module(tmp_path, dict(fl.options(dest, [legacy], mode=mode), lock_timeout=1))
             assert rc != 0 and result['failed'] is True
-            assert str(dest / migration.LOCK_NAME) in result['msg'] and 'lock_timeout' in result['msg']
+            assert lock in result['msg'] and 'lock_timeout' in result['msg']
         assert fl.visible_sessions(dest) == [] and os.path.isdir(str(legacy / 'a'))
     finally:
         os.close(holder)

@@ -116,6 +116,7 @@ def opts(env, **kwargs):
     kwargs.setdefault('legacy_roots', [str(legacy)])
     kwargs.setdefault('owner', OWNER)
     kwargs.setdefault('group', GROUP)
+    kwargs.setdefault('state_dir', faultlib.state_dir_of(dest))
     return Options(dest=str(dest), **kwargs)
 
 
@@ -149,8 +150,10 @@ def test_copy_migrates_whole_sessions_with_modes_and_mtimes_and_keeps_legacy(env
                 assert stat.S_IMODE(st.st_mode) == want, entry
                 assert not st.st_mode & 0o007
                 assert (st.st_uid, st.st_gid) == (pwd.getpwnam(OWNER).pw_uid, grp.getgrnam(GROUP).gr_gid)
-    assert sorted(os.listdir(str(dest))) == ['.session_migrate.lock', 't1', 't2', 't3']
-    assert stat.S_IMODE(os.stat(str(dest / '.session_migrate.lock')).st_mode) == 0o600
+    assert sorted(os.listdir(str(dest))) == ['t1', 't2', 't3']  # root's own files live in state_dir
+    state = faultlib.state_dir_of(dest)
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(state, migration.LOCK_NAME)).st_mode) == 0o600
 
 
 @pytest.mark.skipif(not IS_ROOT, reason='chown to another user (www-data) needs root')
@@ -167,7 +170,7 @@ def test_root_sets_owner_and_group_www_data(env):
     assert st.st_mode & stat.S_ISGID
 
 
-def test_second_run_and_check_mode_change_nothing_and_read_no_file(env, monkeypatch):
+def test_second_run_and_check_mode_change_nothing_and_read_only_creds_files(env, monkeypatch):
     tmp_path, dest, legacy = env
     for name in ('a', 'b'):
         make_session(legacy, name)
@@ -176,9 +179,8 @@ def test_second_run_and_check_mode_change_nothing_and_read_no_file(env, monkeypa
     migrate(opts(env))
     before = snapshot(tmp_path)
 
-    def forbidden(*args):
-        raise AssertionError('a file was read during a run with nothing to do')
-    monkeypatch.setattr(os, 'read', forbidden)
+    creds_sizes = sum(os.path.getsize(str(dest / n / ('%s_creds.json' % n))) for n in ('a', 'b'))
+    runs = 0
     safecopy.READ_STATS.update(files=0, bytes=0)
     for check in (False, True):
         for on_conflict in ('keep', 'newest', 'fail'):
@@ -188,8 +190,10 @@ def test_second_run_and_check_mode_change_nothing_and_read_no_file(env, monkeypa
                 assert result['changed'] is False
                 assert result['present'] == ['a', 'b'] and result['migrated'] == []
                 assert result['diff']['before'] == result['diff']['after'] == 'a\nb\n'
-    monkeypatch.undo()
-    assert safecopy.READ_STATS == {'files': 0, 'bytes': 0}
+                runs += 1
+    # Only the creds files of dest are read (to tell a valid session from a corrupt one): never a key file.
+    assert safecopy.READ_STATS['bytes'] <= 2 * runs * creds_sizes
+    assert safecopy.READ_STATS['files'] <= 2 * runs * 2
     assert snapshot(tmp_path) == before
 
 
@@ -210,6 +214,7 @@ def test_check_mode_reports_what_a_real_run_does_and_changes_nothing(env):
     checked = migrate(opts(env, check_mode=True, want_diff=True, legacy_roots=roots, mode='move'))
     assert snapshot(tmp_path) == before
     assert not (dest / '.session_migrate.lock').exists()
+    assert not os.path.exists(faultlib.state_dir_of(dest))  # check mode creates nothing, not even state_dir
     real = migrate(opts(env, want_diff=True, legacy_roots=roots, mode='move'))
     for key in ('changed', 'migrated', 'present', 'not_found', 'invalid', 'duplicates', 'removed', 'diff'):
         assert checked[key] == real[key], key
@@ -247,8 +252,8 @@ def test_move_keeps_legacy_when_the_copy_does_not_verify(env, monkeypatch):
     before = snapshot(legacy)
     real_copy = migration.copy_plan
 
-    def copy_then_corrupt(plan, root_fd, name, parent_fd, staging, settings):
-        hashes = real_copy(plan, root_fd, name, parent_fd, staging, settings)
+    def copy_then_corrupt(plan, root_fd, name, parent_fd, staging, settings, display=None):
+        hashes = real_copy(plan, root_fd, name, parent_fd, staging, settings, display)
         if name == 'a':  # a bit flip in the staged copy, on the real file system
             with open(os.path.join(str(dest), staging, 'pre-key', '0.json'), 'r+b') as handle:
                 data = handle.read()
@@ -263,7 +268,7 @@ def test_move_keeps_legacy_when_the_copy_does_not_verify(env, monkeypatch):
     assert names(result['errors']) == ['a'] and names(result['migrated']) == ['b']
     assert result['removed'] == [str(legacy / 'b')]
     assert inner(snapshot(legacy / 'a')) == dict((k[2:], v) for k, v in before.items() if k.startswith('a/'))
-    assert sorted(os.listdir(str(dest))) == ['.session_migrate.lock', 'b']
+    assert sorted(os.listdir(str(dest))) == ['b']
 
 
 def test_move_keeps_files_that_appear_during_the_run(env, monkeypatch):
@@ -378,10 +383,15 @@ def test_on_conflict_keep_newest_with_backup_and_fail(env):
     result = migrate(opts(env, on_conflict='newest'))
     assert names(result['migrated']) == ['newer'] and sorted(result['present']) == ['fresh', 'older']
     backup = result['migrated'][0]['backup']
-    assert os.path.dirname(backup) == str(dest / '.backup') and os.path.basename(backup).startswith('newer.')
+    # The replaced session is backed up outside the sessions root, in state_dir, where the gateway never looks.
+    assert os.path.dirname(backup) == os.path.join(faultlib.state_dir_of(dest), 'backup')
+    assert os.path.basename(backup).startswith('newer.')
+    assert sorted(os.listdir(str(dest))) == ['fresh', 'newer', 'older']
     assert same_content(legacy / 'newer', dest / 'newer')
     moved = snapshot(backup)
-    assert {k: v[:5] for k, v in moved.items() if k != '.'} == {k: v[:5] for k, v in old_newer.items() if k != '.'}
+    def kept(snap):  # kind, size, mtime and content (the backup is a verified copy: new inodes)
+        return dict((k, v[:3] + v[8:]) for k, v in snap.items() if k != '.')
+    assert kept(moved) == kept(old_newer)
     assert migrate(opts(env, on_conflict='newest'))['changed'] is False
 
     with pytest.raises(MigrationFailed) as exc:
@@ -391,16 +401,20 @@ def test_on_conflict_keep_newest_with_backup_and_fail(env):
     assert sorted(exc.value.result['present']) == ['fresh', 'newer']
 
 
-def test_lock_and_backup_get_the_sessions_owner_so_the_role_has_nothing_to_reown(env):
+def test_root_keeps_its_bookkeeping_outside_the_sessions_root(env):
     tmp_path, dest, legacy = env
     make_session(legacy, 'newer', mtime=1700000000)
     make_session(dest, 'newer', creds=creds_bytes('newer', 'dest'), mtime=1600000000)
-    migrate(opts(env, on_conflict='newest'))
-    want = (pwd.getpwnam(OWNER).pw_uid, grp.getgrnam(GROUP).gr_gid)
-    for path in (dest / '.session_migrate.lock', dest / '.backup'):
-        st = os.lstat(str(path))
-        assert (st.st_uid, st.st_gid) == want, path
-    assert stat.S_IMODE(os.lstat(str(dest / '.backup')).st_mode) == 0o700
+    result = migrate(opts(env, on_conflict='newest', mode='move'))
+    assert os.listdir(str(dest)) == ['newer']  # no lock, journal or backup where the service user can write
+    state = faultlib.state_dir_of(dest)
+    me = os.geteuid()
+    for path in (state, os.path.join(state, 'backup'), os.path.join(state, 'journal'),
+                 os.path.join(state, migration.LOCK_NAME)):
+        st = os.lstat(path)
+        assert st.st_uid == me and not st.st_mode & 0o077, path
+    assert os.listdir(os.path.join(state, 'journal')) == []  # the finished move dropped its journal
+    assert result['migrated'][0]['backup'].startswith(os.path.join(state, 'backup') + '/')
 
 
 def test_empty_dest_dir_from_the_role_is_replaced_and_invalid_one_backed_up(env):
@@ -419,11 +433,12 @@ def test_empty_dest_dir_from_the_role_is_replaced_and_invalid_one_backed_up(env)
     entries = dict((item['name'], item) for item in result['migrated'])
     assert 'backup' not in entries['empty']
     assert (tmp_path / entries['partial']['backup'] / 'pre-key' / '1.json').read_bytes() == b'onboarding'
+    assert sorted(os.listdir(str(dest))) == ['empty', 'partial', 'zero']
     assert os.path.isfile(os.path.join(entries['zero']['backup'], 'zero_creds.json'))
     for name in ('empty', 'partial', 'zero'):
         assert same_content(legacy / name, dest / name)
     assert stat.S_IMODE(os.stat(str(dest / 'empty')).st_mode) == 0o2750
-    assert stat.S_IMODE(os.stat(str(dest / '.backup')).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(faultlib.state_dir_of(dest), 'backup')).st_mode) == 0o700
 
 
 def test_dest_entry_that_is_not_a_directory_fails_only_that_session(env):
@@ -464,7 +479,8 @@ def test_discovered_unsafe_names_and_symlinked_session_dirs_are_warned_and_skipp
     result = migrate(opts(env), warn=warnings.append)
     assert result['migrated'] == [] and result['changed'] is False
     assert warnings == result['warnings'] and len(warnings) == 2
-    assert os.listdir(str(dest)) == ['.session_migrate.lock']
+    assert sorted(item['path'] for item in result['skipped']) == [str(legacy / '.hidden'), str(legacy / 'linked')]
+    assert os.listdir(str(dest)) == []
 
 
 def test_legacy_roots_globs_missing_roots_and_dest_never_a_root(env):
@@ -475,7 +491,11 @@ def test_legacy_roots_globs_missing_roots_and_dest_never_a_root(env):
     result = migrate(opts(env, legacy_roots=[str(tmp_path / 'nope'), str(tmp_path / 'releases/*/sessions/'),
                                              str(tmp_path / '*'), str(dest) + '/']))
     assert result['legacy_roots'] == [str(tmp_path / 'releases/1/sessions'), str(tmp_path / 'releases/2/sessions'),
-                                      str(tmp_path / 'legacy'), str(tmp_path / 'releases')]
+                                      faultlib.state_dir_of(dest), str(tmp_path / 'legacy'),
+                                      str(tmp_path / 'releases')]
+    skipped = dict((item['path'], item['reason']) for item in result['skipped_roots'])
+    assert skipped[str(tmp_path / 'nope')] == 'does not exist'
+    assert 'sessions root' in skipped[str(dest)] and 'sessions root' in skipped[str(dest)]
     assert names(result['migrated']) == ['s'] and result['migrated'][0]['source'] == str(
         tmp_path / 'releases/1/sessions/s')
     assert 'in_dest' not in names(result['migrated'])
@@ -509,20 +529,23 @@ def test_stale_staging_from_a_crash_is_removed_under_the_lock(env):
     assert (dest / '.staging-a-12345678').exists()
     result = migrate(opts(env))
     assert result['stale_staging'] == checked['stale_staging']
-    assert sorted(os.listdir(str(dest))) == ['.session_migrate.lock', 'a']
+    assert sorted(os.listdir(str(dest))) == ['a']
     assert os.path.isdir(str(legacy / 'a'))
 
 
 def test_lock_timeout_gives_a_clear_error(env):
     tmp_path, dest, legacy = env
     make_session(legacy, 'a')
-    holder = os.open(str(dest / '.session_migrate.lock'), os.O_RDWR | os.O_CREAT, 0o600)
+    state = faultlib.state_dir_of(dest)
+    os.mkdir(state, 0o700)
+    lock = os.path.join(state, migration.LOCK_NAME)
+    holder = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(holder, fcntl.LOCK_EX)
         for check in (False, True):
             with pytest.raises(safecopy.LockTimeout) as exc:
                 migrate(opts(env, lock_timeout=1, check_mode=check))
-            assert str(dest / '.session_migrate.lock') in str(exc.value)
+            assert lock in str(exc.value)
             assert 'another session_migrate run' in str(exc.value) and 'lock_timeout' in str(exc.value)
         assert not (dest / 'a').exists()
     finally:
@@ -558,7 +581,7 @@ def test_an_unreadable_file_fails_only_its_session(tmp_path):
                 for entry in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
                     os.lchown(entry, user.pw_uid, user.pw_gid)
         options = {'dest': dest, 'legacy_roots': [legacy], 'owner': user.pw_name,
-                   'group': grp.getgrgid(user.pw_gid).gr_name}
+                   'group': grp.getgrgid(user.pw_gid).gr_name, 'state_dir': faultlib.state_dir_of(dest)}
         kwargs = {'user': user.pw_uid, 'group': user.pw_gid} if IS_ROOT else {}
         out = subprocess.check_output([python, '-c', faultlib.CHILD_SCRIPT, os.path.join(base, 'coll'),
                                        json.dumps(options)], cwd=base, **kwargs)
@@ -568,7 +591,7 @@ def test_an_unreadable_file_fails_only_its_session(tmp_path):
         assert result['errors'] == [{'name': 'b', 'path': os.path.join(legacy, 'b', 'pre-key', '1.json'),
                                      'msg': '%s: Permission denied' % os.path.join(legacy, 'b', 'pre-key', '1.json')}]
         assert 'Permission denied' in data['failed'] and '1.json' in data['failed']
-        assert sorted(os.listdir(dest)) == ['.session_migrate.lock', 'a', 'c']
+        assert sorted(os.listdir(dest)) == ['a', 'c']
     finally:
         subprocess.call(['rm', '-rf', base])
 
@@ -590,7 +613,7 @@ def test_sigkill_mid_copy_then_rerun_leaves_every_session_complete(env, use_sync
         make_session(legacy, name, prekeys=120)
     reference = snapshot(legacy)
     options = {'dest': str(dest), 'legacy_roots': [str(legacy)], 'owner': OWNER, 'group': GROUP,
-               'use_syncfs': use_syncfs}
+               'use_syncfs': use_syncfs, 'state_dir': faultlib.state_dir_of(dest)}
     killed_mid_run = 0
     for attempt in range(4):
         child = subprocess.Popen([sys.executable, '-c', KILL_SCRIPT, COLLECTIONS, json.dumps(options)])

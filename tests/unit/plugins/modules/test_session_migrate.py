@@ -35,7 +35,8 @@ def tree(tmp_path):
     dest.mkdir()
     make_session(legacy, 't1')
     make_session(legacy, 't2')
-    args = {'dest': str(dest), 'legacy_roots': [str(legacy)], 'owner': OWNER, 'group': GROUP}
+    args = {'dest': str(dest), 'legacy_roots': [str(legacy)], 'owner': OWNER, 'group': GROUP,
+            'state_dir': str(tmp_path / 'state')}
     return dest, legacy, args
 
 
@@ -45,9 +46,10 @@ def test_argument_spec_matches_documentation():
     assert doc['version_added'] == '0.1.0' and doc['author']
     assert set(doc['options']) == {'dest', 'legacy_roots', 'sessions', 'layout', 'creds_file', 'normalize_names',
                                    'owner', 'group', 'dir_mode', 'file_mode', 'mode', 'prefer', 'on_conflict',
-                                   'lock_timeout'}
+                                   'lock_timeout', 'state_dir'}
     returned = yaml.safe_load(session_migrate.RETURN)
-    assert {'migrated', 'present', 'not_found', 'invalid', 'duplicates', 'removed'} <= set(returned)
+    assert {'migrated', 'present', 'not_found', 'invalid', 'duplicates', 'removed', 'corrupt', 'skipped',
+            'skipped_roots', 'recovered', 'stale_staging', 'errors'} <= set(returned)
     yaml.safe_load(session_migrate.EXAMPLES)
 
 
@@ -98,7 +100,7 @@ def test_ansible_check_and_diff_then_real_run_with_warnings(tmp_path, tree):
                               'after': 't1\nt2\n'}
     assert any('evil' in str(w) and 'symlink' in str(w) for w in result.get('warnings', []))
     result, output = run_ansible(tmp_path, args, '--diff')
-    assert result['changed'] is True and sorted(os.listdir(str(dest))) == ['.session_migrate.lock', 't1', 't2']
+    assert result['changed'] is True and sorted(os.listdir(str(dest))) == ['t1', 't2']
     assert not os.path.lexists(str(dest / 't1' / 'evil'))
     result, output = run_ansible(tmp_path, args, '--check', '--diff')
     migrate_task = output.split('TASK [Run the module]')[1].split('TASK [')[0]
