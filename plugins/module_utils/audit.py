@@ -15,10 +15,10 @@ import stat
 import time
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.discovery import (
-    expand_roots, find_candidates, open_root)
+    REPLACED_CREDS, STAGED_CREDS, expand_roots, find_candidates, name_skip_reason, open_root)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
     MAX_CREDS_BYTES, creds_filename, creds_problem)
-from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import name_problem
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.rules import display_all
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
     kind_of, open_dir, read_file_at)
 
@@ -60,6 +60,7 @@ class _Tally(object):
         self.world_readable = _Found()
         self.special = _Found()
         self.unreadable = _Found()
+        self.stray_creds = _Found()
         self.top_level = []
 
 
@@ -76,8 +77,17 @@ _S_IFLNK = stat.S_IFLNK
 _S_IROTH = stat.S_IROTH
 
 
-def _walk(fd, rel, ids, tally):
-    """Count files and bytes below ``fd`` and note ownership, world-readable and special entries.
+def _is_creds_name(name, layout):
+    """True when the gateway's start-up scan would load file ``name`` as a session's creds: BaileysCSharp
+    restores every ``*_creds.json`` below its root (recursively), Node Baileys reads ``creds.json``."""
+    if layout is None:
+        return False
+    return name == 'creds.json' if layout.creds_pattern == 'creds.json' else name.endswith('_creds.json')
+
+
+def _walk(fd, rel, ids, tally, layout=None, own_creds=None):
+    """Count files and bytes below ``fd`` and note ownership, world-readable and special entries, and files
+    the gateway would load as creds other than the session's own (``own_creds``, at the top).
 
     The hot loop of session_info (one iteration per path of every session): plain integer tests, and a path
     string is built only for a directory or a problem.
@@ -99,6 +109,8 @@ def _walk(fd, rel, ids, tally):
         if fmt == _S_IFREG:
             tally.files += 1
             tally.nbytes += st.st_size
+            if (rel or entry.name != own_creds) and _is_creds_name(entry.name, layout):
+                tally.stray_creds.append(rel + entry.name)
             if check and st.st_mode & _S_IROTH:
                 tally.world_readable.append(rel + entry.name)
         elif fmt == _S_IFDIR:
@@ -111,7 +123,7 @@ def _walk(fd, rel, ids, tally):
                 tally.unreadable.append('%s/ (%s)' % (path, exc.strerror))
                 continue
             try:
-                _walk(child, path + '/', ids, tally)
+                _walk(child, path + '/', ids, tally, layout)
             finally:
                 os.close(child)
         else:
@@ -133,10 +145,11 @@ def key_stores_in(layout, names):
     return sorted(found)
 
 
-def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now):
+def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, stray=False):
     """Report on session directory ``name`` inside the open directory ``parent_fd``.
 
     ``ids`` is the expected ``(uid, gid)`` or None to skip the ownership and world-readable checks.
+    ``stray`` looks for files the gateway would load as creds other than the session's own (sessions root).
     Returns a dict: name, path, creds_file, creds_present, creds_valid, creds_problem, creds_age_seconds,
     creds_mtime, files, bytes, problems.
     """
@@ -159,7 +172,7 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now):
                 tally.wrong_owner.append('./')
             if ids is not None and st.st_mode & stat.S_IROTH:
                 tally.world_readable.append('./')
-            _walk(fd, '', ids, tally)
+            _walk(fd, '', ids, tally, layout if stray else None, creds)
         except OSError as exc:
             tally.unreadable.append('%s (%s)' % (path, exc.strerror))
         try:
@@ -180,7 +193,12 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now):
         else:
             # A directory without key stores is a tenant waiting for its first QR scan, not a problem.
             keystores = key_stores_in(layout, tally.top_level)
-            if keystores:
+            pending = [name for name in (STAGED_CREDS, REPLACED_CREDS) if name in tally.top_level]
+            if pending:
+                info['creds_problem'] = ('creds file %s is missing and %s is there: a migration was interrupted; '
+                                         'run session_migrate (the deploy or migrate playbook) to finish it'
+                                         % (creds, pending[0]))
+            elif keystores:
                 info['creds_problem'] = ('creds file %s is missing while key folders exist (%s): the gateway will '
                                          'ask for a QR scan' % (creds, ', '.join(keystores)))
     finally:
@@ -201,14 +219,45 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now):
         problems.append('%d symlink(s) or special file(s) (%s)' % (len(tally.special), _sample(tally.special)))
     if tally.unreadable:
         problems.append('cannot be read completely: %s' % _sample(tally.unreadable))
+    if tally.stray_creds:
+        problems.append('%d stray creds file(s) (%s): the gateway loads every such file below its root as a '
+                        'session; move them out of the sessions root' % (len(tally.stray_creds),
+                                                                         _sample(tally.stray_creds)))
     return info
+
+
+def _check_other_entry(root_fd, path, name, is_dir, is_file, layout, result):
+    """A hidden entry or a non-directory at the top of the sessions root: only creds-like files matter there
+    (the gateway loads every one it finds below its root as a session)."""
+    full = os.path.join(path, name)
+    if is_file:
+        if _is_creds_name(name, layout):
+            result['problems'].append('%s: stray creds file at the top of the sessions root: the gateway loads it '
+                                      'as a session; move it out of the sessions root' % full)
+        return
+    if not is_dir:
+        return
+    tally = _Tally()
+    try:
+        fd = open_dir(name, dir_fd=root_fd)
+        try:
+            _walk(fd, name + '/', None, tally, layout)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        result['problems'].append('%s: cannot be read to look for stray creds files (%s)' % (full, exc.strerror))
+        return
+    if tally.stray_creds:
+        result['problems'].append('%s: %d stray creds file(s) (%s): the gateway loads every such file below its '
+                                  'root as a session; move them out of the sessions root'
+                                  % (full, len(tally.stray_creds), _sample(tally.stray_creds)))
 
 
 def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now=None):
     """Inspect the sessions root ``path`` and the legacy roots; return the session_info result dict."""
     now = time.time() if now is None else now
     result = dict(sessions_root=path, exists=False, sessions=[], legacy_sessions=[], legacy_only=[], problems=[],
-                  legacy_roots=[])
+                  legacy_roots=[], skipped_roots=[])
     wanted = set(names) if names is not None else None
     if os.path.lexists(path):
         try:
@@ -221,11 +270,20 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
             if ids is not None and (st.st_uid, st.st_gid) != ids:
                 result['problems'].append('%s: the sessions root has the wrong owner or group' % path)
             with os.scandir(root_fd) as it:
-                entries = sorted(e.name for e in it if not e.name.startswith('.') and e.is_dir(follow_symlinks=False))
-            for name in entries:
-                if name_problem(name) or (wanted is not None and name not in wanted):
+                listing = sorted((e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
+                                 for e in it)
+            for name, is_dir, is_file in listing:
+                if name.startswith('.') or not is_dir:
+                    _check_other_entry(root_fd, path, name, is_dir, is_file, layout, result)
                     continue
-                info = inspect_session(root_fd, path, name, layout, creds_file, ids, now)
+                if wanted is not None and name not in wanted:
+                    continue
+                reason = name_skip_reason(name, layout, creds_file)
+                if reason is not None:
+                    result['problems'].append('%s: not a usable session directory: %s' % (os.path.join(path, name),
+                                                                                          reason))
+                    continue
+                info = inspect_session(root_fd, path, name, layout, creds_file, ids, now, stray=True)
                 info['location'] = SESSIONS_ROOT
                 result['sessions'].append(info)
         finally:
@@ -236,7 +294,12 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
     if legacy_roots:
         roots, skipped = expand_roots(legacy_roots, path)
         result['legacy_roots'] = [r.path for r in roots]
-        candidates, warnings = find_candidates(roots, layout, creds_file, names=None, dest=path)
+        skipped_sessions = []
+        candidates, warnings = find_candidates(roots, layout, creds_file, names=None, dest=path,
+                                               skipped=skipped_sessions)
+        root_paths = set(r.path for r in roots)
+        result['skipped_roots'] = [dict(path=item.path, reason=item.reason) for item in skipped] + [
+            dict(path=item.path, reason=item.reason) for item in skipped_sessions if item.path in root_paths]
         for name, cands in candidates.items():
             if wanted is not None and name not in wanted:
                 continue
@@ -268,6 +331,7 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
         result['problems'].extend(warnings)
     for info in result['sessions']:
         result['problems'].extend('%s: %s' % (info['name'], p) for p in info['problems'])
+    result = display_all(result)
     result['summary'] = dict(
         sessions=len(result['sessions']),
         valid=sum(1 for s in result['sessions'] if s['creds_valid']),

@@ -54,7 +54,7 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.la
     DEFAULT_LAYOUT, creds_filename, get_layout)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import check_session_name
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, STAGED_DISPLAY, CopySettings, SessionError, acquire_lock, copy_plan,
+    O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, STAGED_DISPLAY, CopySettings, OverlapError, SessionError, acquire_lock, copy_plan,
     fault_point, hash_sources, lstat_at, open_dir, os_error, read_file_at, remove_verified, rmtree_at,
     scan_session, syncfs, verify_copy)
 
@@ -417,17 +417,6 @@ def check_name_quiet(name):
     return None
 
 
-def _display_result(value, skip=('diff',)):
-    """``value`` with every string shown safely (undecodable bytes and control characters escaped)."""
-    if isinstance(value, dict):
-        return dict((key, item if key in skip else _display_result(item, ())) for key, item in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_display_result(item, ()) for item in value]
-    if isinstance(value, str):
-        return rules.display(value)
-    return value
-
-
 def migrate(options, warn=None):
     """Run the migration described by ``options`` (an ``Options``). Returns the result dict.
 
@@ -467,7 +456,7 @@ def migrate(options, warn=None):
         if dest_fd is not None:
             os.close(dest_fd)
     diff = result.pop('diff', None)
-    result = _display_result(result)
+    result = rules.display_all(result)
     if diff is not None:
         result['diff'] = diff
     if warn is not None:
@@ -544,6 +533,10 @@ class _Run(object):
             for name in names:
                 try:
                     staged = self._one_session(name, candidates.get(name, []))
+                except OverlapError as exc:
+                    result['skipped'].append(dict(path=exc.path, reason=exc.reason))
+                    result['warnings'].append(str(exc))
+                    continue
                 except (OSError, SessionError) as exc:
                     self.session_error(name, exc)
                     continue

@@ -33,6 +33,17 @@ def display(text):
     return shown
 
 
+def display_all(value):
+    """``value`` (dicts, lists, strings) with every string passed through ``display``."""
+    if isinstance(value, dict):
+        return dict((key, display_all(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [display_all(item) for item in value]
+    if isinstance(value, str):
+        return display(value)
+    return value
+
+
 def is_clean(text):
     """True when ``text`` shows as itself (valid UTF-8, no control characters)."""
     return display(text) == text

@@ -421,9 +421,13 @@ def list_sidecars(root_fd, name, layout, entries=None):
     return result
 
 
+class OverlapError(SessionError):
+    """A legacy session directory reaches the sessions root: it is skipped, never copied or removed."""
+
+
 def _check_allowed(plan, st, rel):
     if (st.st_dev, st.st_ino) in plan.forbidden:
-        raise SessionError(plan.source_path(rel) if rel else plan.source,
+        raise OverlapError(plan.source_path(rel) if rel else plan.source,
                            'is the sessions root (reached through the legacy session directory); the session is '
                            'skipped and nothing is copied or removed')
 
