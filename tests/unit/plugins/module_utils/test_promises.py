@@ -109,7 +109,7 @@ def test_planted_move_journals_lock_and_backup_in_dest_direct_root_to_nothing(tm
     victim = tmp_path / 'victim'                          # an empty directory outside everything
     victim.mkdir()
     fl.make_session(legacy, 'a')
-    journal = {'name': '../../victim', 'source': str(legacy / '..' / '..' / 'victim')}
+    journal = {'name': '../victim', 'source': os.path.join(str(legacy), '..', 'victim')}
     (dest / '.moving-a').write_text(json.dumps(journal))
     (dest / '.moving-x').write_text(json.dumps({'name': 'a', 'source': str(victim)}))
     (dest / '.session_migrate.lock').symlink_to(tmp_path / 'victim' / 'created-through-the-lock')
