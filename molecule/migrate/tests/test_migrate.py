@@ -19,7 +19,8 @@ ROOT = APP + '/sessions'
 LEGACY_ROOTS = [APP + '/netcoreapp/bin/Release/net8.0', APP + '/netcoreapp', APP + '/netcoreapp/publish', APP]
 RELEASE = APP + '/releases/20240105120000'
 MANIFEST = '/var/lib/sp-migrate-test/manifest.json'
-LOCK = ROOT + '/.session_migrate.lock'
+STATE_DIR = '/var/lib/rubymanager/session_persistence'
+LOCK = STATE_DIR + '/session_migrate.lock'
 
 FULL = '7afd5398-97c3-11eb-a990-f23c917564d6'
 DUP = '9e2a7c44-c6d1-11ec-9d64-0242ac120002'
@@ -76,8 +77,13 @@ def below(tree, top):
 
 def test_dest_holds_exactly_the_migrated_sessions(tree):
     top = set(rel for rel in below(tree, ROOT) if '/' not in rel)
-    assert top == set(EXPECTED) | {'.session_migrate.lock'}, (
-        'invalid, blocked or stray entries (staging, backup) in the sessions root')
+    assert top == set(EXPECTED), 'invalid, blocked or stray entries (staging, lock, backup) in the sessions root'
+
+
+def test_no_creds_file_the_gateway_could_load_twice(tree):
+    """The gateway loads every *_creds.json below its root: only <root>/<tenant>/<tenant>_creds.json exist."""
+    creds = [path[len(ROOT) + 1:] for path in tree if path.startswith(ROOT + '/') and path.endswith('_creds.json')]
+    assert sorted(creds) == sorted('%s/%s_creds.json' % (name, name) for name in EXPECTED)
 
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))
@@ -185,11 +191,13 @@ def test_moved_tenant_left_nothing_behind(tree, manifest):
     assert tree[APP + '/releases/20231120090000/appsettings.json']['type'] == 'file'
 
 
-def test_no_staging_or_lock_leftovers(host, tree):
-    assert not [path for path in tree if os.path.basename(path).startswith('.staging')]
+def test_no_staging_leftovers_and_roots_bookkeeping_outside_the_sessions_root(host, tree):
+    assert not [path for path in tree if os.path.basename(path).startswith(('.staging', '.replaced'))]
     assert not [path for path in tree if os.path.basename(path) == '.backup']
-    lock = tree[LOCK]
-    assert lock['type'] == 'file' and lock['size'] == 0 and not lock['mode'] & 0o077
+    state = host.file(STATE_DIR)
+    assert state.is_directory and state.user == 'root' and state.mode == 0o700
+    lock = host.file(LOCK)
+    assert lock.is_file and lock.size == 0 and not lock.mode & 0o077
     assert host.run('flock --nonblock --exclusive %s true', LOCK).rc == 0, 'the lock is still held'
 
 
