@@ -308,6 +308,8 @@ def main():
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg='%s: %s' % (exc.filename or params['path'], exc.strerror or exc))
+    for warning in result.pop('warnings'):
+        module.warn(warning)
     if params['service_unit']:
         inspect_service(module, unit_name(params['service_unit']), result)
     module.exit_json(changed=False, **result)
