@@ -62,10 +62,15 @@ class NodeClient(object):
 
     def __init__(self, script):
         self.script = script
+        self.node = [shutil.which('node')]
+        version = subprocess.check_output(self.node + ['--version']).decode().strip()
+        if int(version.lstrip('v').split('.')[0]) < 19:
+            # Debian 12's Node.js 18: Baileys uses globalThis.crypto, which Node 18 only has behind this flag.
+            self.node.append('--experimental-global-webcrypto')
 
     def run(self, *args, **kwargs):
         user = kwargs.pop('user', None)
-        cmd = [shutil.which('node'), self.script] + [str(a) for a in args]
+        cmd = self.node + [self.script] + [str(a) for a in args]
         if user is not None:
             cmd = ['runuser', '-u', user, '--'] + cmd
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd='/', check=False)
