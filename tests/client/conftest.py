@@ -64,7 +64,7 @@ class NodeClient(object):
         self.script = script
         self.node = [shutil.which('node')]
         version = subprocess.check_output(self.node + ['--version']).decode().strip()
-        if int(version.lstrip('v').split('.')[0]) < 19:
+        if int(version.lstrip('v').split('.', maxsplit=1)[0]) < 19:
             # Debian 12's Node.js 18: Baileys uses globalThis.crypto, which Node 18 only has behind this flag.
             self.node.append('--experimental-global-webcrypto')
 

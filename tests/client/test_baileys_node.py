@@ -39,8 +39,8 @@ def carry_on(client, session, state, contact):
     assert out['appStateKey'] is True and out['colonSession'] is True and out['preKeys'] == 4
     assert out['decrypted'] == 'sent before, read after'
     assert out['groupDecrypted'] == 'group 2, read after'
-    heard = client.run('receive', contact, state, '{"type": "%s", "ciphertext": "%s"}'
-                       % (out['reply']['type'], out['reply']['ciphertext']))
+    reply = '{"type": "%s", "ciphertext": "%s"}' % (out['reply']['type'], out['reply']['ciphertext'])
+    heard = client.run('receive', contact, state, reply)
     assert heard['decrypted'] == 'reply after the move'
     return out
 
