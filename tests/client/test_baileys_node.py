@@ -45,8 +45,7 @@ def carry_on(client, session, state, contact):
     return out
 
 
-def test_a_node_session_migrated_with_baileys_multi_file_carries_on_as_the_gateway_user(node_client, scratch,
-                                                                                       modules):
+def test_a_migrated_node_session_carries_on_as_the_gateway_user(node_client, scratch, modules):
     legacy = os.path.join(scratch, 'legacy')
     contact, state = make_node_session(node_client, scratch, legacy)
     names = files_below(os.path.join(legacy, 'tenant-1'))
