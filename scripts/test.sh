@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Run every test of the collection: lint, build+install, ansible-test sanity and units, all Molecule scenarios.
+# Run every test of the collection: lint, build+install, ansible-test sanity and units, the real client libraries,
+# all Molecule scenarios.
 #
 #   bash scripts/test.sh              everything
-#   bash scripts/test.sh units lint   only the named stages (lint build sanity units molecule)
+#   bash scripts/test.sh units lint   only the named stages (lint build sanity units client molecule)
 #
+# The client stage runs as root: it installs Debian's nodejs, npm and mono-mcs when missing, the npm packages of
+# tests/client (npm ci, from the npm registry), and runs the gateway libraries as www-data.
 # Needs Debian 12 (or a machine with Python 3.11 and a working Docker). As root on a machine without Docker,
 # the molecule stage installs Debian's docker.io, starts dockerd with no bridge and no iptables rules, builds
 # the test images with debootstrap, and stops that daemon again at the end.
@@ -12,7 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 
 STAGES=("$@")
-[ ${#STAGES[@]} -eq 0 ] && STAGES=(lint build sanity units molecule)
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(lint build sanity units client molecule)
 export MOLECULE_IMAGE="${MOLECULE_IMAGE:-rubymanager-sp/debian12:latest}"
 export MOLECULE_SYSTEMD_IMAGE="${MOLECULE_SYSTEMD_IMAGE:-rubymanager-sp/debian12-systemd:latest}"
 
@@ -82,6 +85,19 @@ stage_units() {
   (cd "$copy" && ansible-test units --python 3.11 --local --requirements --color no)
 }
 
+stage_client() {
+  log "Real client libraries read migrated sessions: Node.js Baileys (npm) and a C# reader (mono-mcs), as www-data"
+  [ "$(id -u)" -eq 0 ] || die "the client stage runs as root (it runs the gateway libraries as www-data with runuser)"
+  id www-data >/dev/null 2>&1 || die "the client stage needs the www-data user (the gateway's user)"
+  command -v node >/dev/null 2>&1 || apt_install nodejs
+  command -v npm >/dev/null 2>&1 || apt_install npm
+  command -v mcs >/dev/null 2>&1 || apt_install mono-mcs
+  command -v runuser >/dev/null 2>&1 || apt_install util-linux
+  log "npm ci in tests/client (node $(node --version), npm $(npm --version))"
+  (cd "${REPO_ROOT}/tests/client" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  PYTHONPATH="$COLLECTIONS_DIR" python -m pytest -p no:cacheprovider -q -ra "${REPO_ROOT}/tests/client"
+}
+
 stage_molecule() {
   log "Molecule scenarios on a real container"
   if timeout 20 docker info >/dev/null 2>&1; then
@@ -109,7 +125,7 @@ stage_molecule() {
 }
 
 for stage in "${STAGES[@]}"; do
-  case "$stage" in lint|build|sanity|units|molecule) ;; *) die "unknown stage '${stage}' (lint build sanity units molecule)" ;; esac
+  case "$stage" in lint|build|sanity|units|client|molecule) ;; *) die "unknown stage '${stage}' (lint build sanity units client molecule)" ;; esac
 done
 if [ ${#STAGES[@]} -eq 1 ]; then
   "stage_${STAGES[0]}"

@@ -10,14 +10,16 @@ session directory is looked at. Plain Python, no Ansible imports.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import fnmatch
 import os
 import stat
 import time
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.discovery import (
-    REPLACED_CREDS, STAGED_CREDS, expand_roots, find_candidates, name_skip_reason, open_root)
+    REPLACED_CREDS, STAGED_CREDS, expand_roots, find_candidates, find_other_layout_sessions, layout_mismatch,
+    name_skip_reason, open_root, other_layout_sessions)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
-    MAX_CREDS_BYTES, creds_filename, creds_problem)
+    MAX_CREDS_BYTES, creds_filename, creds_problem, split_backslash_name)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.rules import display_all
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
     kind_of, open_dir, read_file_at)
@@ -145,11 +147,41 @@ def key_stores_in(layout, names):
     return sorted(found)
 
 
-def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, stray=False):
+def backslash_names_in(layout, names):
+    """The top-level ``names`` of a session directory that an older build of ``layout``'s gateway wrote with a
+    literal backslash (``pre-key\\7.json``, ``<name>\\store.db``), sorted. The current gateway looks for
+    ``pre-key/7.json`` and never finds them."""
+    if not layout.backslash_names:
+        return []
+    return sorted(name for name in names if split_backslash_name(name) is not None)
+
+
+def sidecars_beside(layout, names, sessions):
+    """``{session: [file names]}`` of the ``names`` of a directory that are ``<session>\\<sidecar>`` files of
+    ``layout`` (``store.db`` beside the session folder instead of in it), for the given ``sessions``."""
+    found = {}
+    if not layout.backslash_names:
+        return found
+    for name in sorted(names):
+        parts = split_backslash_name(name)
+        if parts is None or len(parts) != 2 or parts[0] not in sessions:
+            continue
+        if any(fnmatch.fnmatchcase(parts[1], pattern) for pattern in layout.sidecar_patterns):
+            found.setdefault(parts[0], []).append(name)
+    return found
+
+
+_BACKSLASH_FIX = ('the gateway cannot find them (keys lost: messages fail to decrypt); repair with '
+                  'session_migrate (normalize_names: true)')
+
+
+def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, in_sessions_root=False):
     """Report on session directory ``name`` inside the open directory ``parent_fd``.
 
     ``ids`` is the expected ``(uid, gid)`` or None to skip the ownership and world-readable checks.
-    ``stray`` looks for files the gateway would load as creds other than the session's own (sessions root).
+    ``in_sessions_root``: the directory is a session of the sessions root, where names with a backslash (which
+    session_migrate normalises when it copies from a legacy root) are a problem, and so are files the gateway
+    would load as creds other than the session's own.
     Returns a dict: name, path, creds_file, creds_present, creds_valid, creds_problem, creds_age_seconds,
     creds_mtime, files, bytes, problems.
     """
@@ -172,7 +204,7 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, 
                 tally.wrong_owner.append('./')
             if ids is not None and st.st_mode & stat.S_IROTH:
                 tally.world_readable.append('./')
-            _walk(fd, '', ids, tally, layout if stray else None, creds)
+            _walk(fd, '', ids, tally, layout if in_sessions_root else None, creds)
         except OSError as exc:
             tally.unreadable.append('%s (%s)' % (path, exc.strerror))
         try:
@@ -185,7 +217,7 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, 
             info['creds_age_seconds'] = max(0, int(now - cst.st_mtime))
             if stat.S_ISREG(cst.st_mode):
                 try:
-                    info['creds_problem'] = creds_problem(read_file_at(fd, creds, MAX_CREDS_BYTES))
+                    info['creds_problem'] = creds_problem(read_file_at(fd, creds, MAX_CREDS_BYTES), layout)
                 except OSError as exc:
                     info['creds_problem'] = 'creds file cannot be read: %s' % exc.strerror
             else:
@@ -223,6 +255,10 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, 
         problems.append('%d stray creds file(s) (%s): the gateway loads every such file below its root as a '
                         'session; move them out of the sessions root' % (len(tally.stray_creds),
                                                                          _sample(tally.stray_creds)))
+    backslashed = backslash_names_in(layout, tally.top_level) if in_sessions_root else []
+    if backslashed:
+        problems.append('%d file name(s) with a backslash written by an older gateway build (%s): %s'
+                        % (len(backslashed), _sample(backslashed), _BACKSLASH_FIX))
     return info
 
 
@@ -257,7 +293,8 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
     """Inspect the sessions root ``path`` and the legacy roots; return the session_info result dict."""
     now = time.time() if now is None else now
     result = dict(sessions_root=path, exists=False, sessions=[], legacy_sessions=[], legacy_only=[], problems=[],
-                  legacy_roots=[], skipped_roots=[])
+                  legacy_roots=[], skipped_roots=[], warnings=[])
+    others = []
     wanted = set(names) if names is not None else None
     if os.path.lexists(path):
         try:
@@ -272,6 +309,8 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
             with os.scandir(root_fd) as it:
                 listing = sorted((e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
                                  for e in it)
+            entries = sorted(name for name, is_dir, _f in listing if is_dir and not name.startswith('.'))
+            sidecars = sidecars_beside(layout, [name for name, is_dir, _f in listing if not is_dir], set(entries))
             for name, is_dir, is_file in listing:
                 if name.startswith('.') or not is_dir:
                     _check_other_entry(root_fd, path, name, is_dir, is_file, layout, result)
@@ -283,9 +322,13 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
                     result['problems'].append('%s: not a usable session directory: %s' % (os.path.join(path, name),
                                                                                           reason))
                     continue
-                info = inspect_session(root_fd, path, name, layout, creds_file, ids, now, stray=True)
+                info = inspect_session(root_fd, path, name, layout, creds_file, ids, now, in_sessions_root=True)
+                if name in sidecars:
+                    info['problems'].append('%d file(s) beside the session folder written by an older gateway build '
+                                            '(%s): %s' % (len(sidecars[name]), _sample(sidecars[name]), _BACKSLASH_FIX))
                 info['location'] = SESSIONS_ROOT
                 result['sessions'].append(info)
+            others = other_layout_sessions(root_fd, path, layout, creds_file, names)
         finally:
             os.close(root_fd)
     else:
@@ -329,6 +372,15 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
                                           'cannot be migrated; the tenant must scan a QR code again'
                                           % (name, _sample(['%s: %s' % (s['path'], s['creds_problem']) for s in copies])))
         result['problems'].extend(warnings)
+        others.extend(find_other_layout_sessions(roots, layout, creds_file, names))
+    chosen = (sum(1 for s in result['sessions'] if s['creds_present'])
+              + sum(1 for s in result['legacy_sessions'] if s['creds_present']))
+    where = 'the sessions root and the legacy roots' if legacy_roots else 'the sessions root'
+    mismatch, mixed = layout_mismatch(layout, others, chosen, where)
+    if mismatch:
+        result['problems'].append(mismatch)
+    if mixed:
+        result['warnings'].append(mixed)
     for info in result['sessions']:
         result['problems'].extend('%s: %s' % (info['name'], p) for p in info['problems'])
     result = display_all(result)

@@ -17,11 +17,11 @@ import os
 import stat
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
-    MAX_CREDS_BYTES, creds_filename, creds_problem)
+    LAYOUTS, MAX_CREDS_BYTES, creds_filename, creds_problem)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import name_problem
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.rules import display
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    kind_of, open_dir, read_file_at)
+    kind_of, lstat_at, open_dir, read_file_at)
 
 # A legacy root as given (``path``, glob matches expanded, trailing slashes removed) and resolved (``real``),
 # with the identity (``dev``, ``ino``) it had when it was resolved; ``open_root`` refuses any other directory.
@@ -29,8 +29,10 @@ Root = collections.namedtuple('Root', 'path real dev ino')
 Root.__new__.__defaults__ = (None, None)
 
 # One legacy session directory: ``root`` (a Root), ``name``, ``path`` (display path of the directory),
-# ``creds`` (creds file name) and ``creds_st`` (its lstat, or None when missing).
-Candidate = collections.namedtuple('Candidate', 'name root path creds creds_st')
+# ``creds`` (creds file name), ``creds_st`` (its lstat, or None when missing) and ``layout`` (the Layout it was
+# found as: whether its creds file is valid depends on it).
+Candidate = collections.namedtuple('Candidate', 'name root path creds creds_st layout')
+Candidate.__new__.__defaults__ = (None,)
 
 # A legacy root or a directory in one that is not used, and why: never skipped in silence.
 Skipped = collections.namedtuple('Skipped', 'path reason')
@@ -217,7 +219,7 @@ def find_candidates(roots, layout, creds_file=None, names=None, dest=None, skipp
                 creds_st = _stat_at(root_fd, os.path.join(name, creds))
                 if creds_st is None and names is None:
                     continue
-                found.setdefault(name, []).append(Candidate(name, root, path, creds, creds_st))
+                found.setdefault(name, []).append(Candidate(name, root, path, creds, creds_st, layout))
         finally:
             os.close(root_fd)
     ordered = collections.OrderedDict((name, found[name]) for name in sorted(found))
@@ -288,11 +290,15 @@ def order_candidates(candidates, prefer='first'):
     return sorted(candidates, key=lambda cand: -cand.creds_st.st_mtime_ns if cand.creds_st else float('inf'))
 
 
-def creds_problem_of(candidate):
-    """Why ``candidate``'s creds file is unusable, or None when it is a non-empty JSON object.
+def creds_problem_of(candidate, layout=None):
+    """Why ``candidate``'s creds file is unusable, or None when it is valid creds for ``layout`` (by default the
+    layout the candidate was found as; see ``layouts.creds_problem``).
 
     Reads the creds file without following symlinks (neither the session directory nor the file).
     """
+    layout = layout if layout is not None else candidate.layout
+    if layout is None:
+        raise ValueError('creds_problem_of: the layout of candidate %s is not known' % (candidate.path,))
     if candidate.creds_st is None:
         return 'no creds file %s' % candidate.creds
     if not stat.S_ISREG(candidate.creds_st.st_mode):
@@ -309,10 +315,10 @@ def creds_problem_of(candidate):
             os.close(root_fd)
     except OSError as exc:
         return 'cannot read creds file %s: %s' % (candidate.creds, exc.strerror or exc)
-    return creds_problem(data)
+    return creds_problem(data, layout)
 
 
-def dest_state(dest_fd, name, creds):
+def dest_state(dest_fd, name, creds, layout):
     """State of ``<dest>/<name>`` as a ``DestState``.
 
     The creds file (one small file) is read and validated: a non-empty creds file that is not valid creds is
@@ -346,7 +352,7 @@ def dest_state(dest_fd, name, creds):
                              % (display(creds), kind_of(creds_st.st_mode)), None)
         if creds_st.st_size == 0:
             return DestState(INVALID, creds_st, 'creds file %s is empty' % display(creds), pending)
-        problem = creds_problem(read_file_at(fd, creds_name, MAX_CREDS_BYTES))
+        problem = creds_problem(read_file_at(fd, creds_name, MAX_CREDS_BYTES), layout)
         if problem is not None:
             return DestState(CORRUPT, creds_st, problem, pending)
         return DestState(VALID, creds_st, None, pending)
@@ -365,9 +371,96 @@ def list_dest_sessions(dest_fd, layout, creds_file=None):
         if name_skip_reason(name, layout, creds_file):
             continue
         try:
-            state = dest_state(dest_fd, name, creds_filename(layout, name, creds_file)).state
+            state = dest_state(dest_fd, name, creds_filename(layout, name, creds_file), layout).state
         except OSError:
             continue
         if state == VALID:
             result.append(name)
     return result
+
+
+# Sessions of another layout. A wrong ``layout`` must not look like "nothing to migrate": Node.js sessions under
+# the default layout would otherwise give changed=false, and every tenant a QR code.
+
+def other_layout_sessions(dir_fd, dir_path, layout, creds_file=None, names=None):
+    """Session directories directly inside the open directory ``dir_fd`` (shown as ``dir_path``) that hold the
+    creds file of ANOTHER layout (under that layout's own creds file name) and not the creds file of ``layout``.
+
+    Metadata only; symlinks, hidden and unsafe names are not looked at. ``names`` limits the look-up to those
+    session names. Returns a list of ``(layout name, path)``, sorted by name.
+    """
+    others = [other for other in LAYOUTS.values() if other.name != layout.name]
+    if names is not None:
+        entries = sorted(set(names))
+    else:
+        with os.scandir(dir_fd) as it:
+            entries = sorted(entry.name for entry in it)
+    found = []
+    for name in entries:
+        if name_problem(name) or '\\' in name:
+            continue
+        st = lstat_at(dir_fd, name)
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            continue
+        if _stat_at(dir_fd, os.path.join(name, creds_filename(layout, name, creds_file))) is not None:
+            continue
+        for other in others:
+            other_st = _stat_at(dir_fd, os.path.join(name, creds_filename(other, name)))
+            if other_st is not None and stat.S_ISREG(other_st.st_mode):
+                found.append((other.name, os.path.join(dir_path, name)))
+                break
+    return found
+
+
+def find_other_layout_sessions(roots, layout, creds_file=None, names=None):
+    """``other_layout_sessions`` over every legacy root (from ``expand_roots``), in root order.
+
+    Roots that cannot be opened are skipped (``find_candidates`` warns about them).
+    """
+    found = []
+    for root in roots:
+        try:
+            root_fd = open_root(root)
+        except OSError:
+            continue
+        try:
+            found.extend(other_layout_sessions(root_fd, root.path, layout, creds_file, names))
+        finally:
+            os.close(root_fd)
+    return found
+
+
+def layout_mismatch(layout, others, chosen_found, where='the legacy roots'):
+    """Messages about sessions of another layout: ``(error, warning)``, each None when there is nothing to say.
+
+    ``others`` is a list of ``(layout name, path)`` (``other_layout_sessions``), ``chosen_found`` how many
+    sessions of ``layout`` were found in the same places (``where``, for the messages). Sessions of another layout
+    and none of ``layout``: an error naming the ``layout`` value to use. Both: a warning that the others are left.
+    """
+    if not others:
+        return None, None
+    by_layout = collections.OrderedDict()
+    for name, path in others:
+        by_layout.setdefault(name, []).append(path)
+    listed = '; '.join('%d of layout %s (%s)' % (len(paths), name, _examples(paths))
+                       for name, paths in by_layout.items())
+    use = ' or '.join('layout: %s' % name for name in by_layout)
+    hold = 'hold' if where.endswith('s') else 'holds'
+    if not chosen_found:
+        return ('layout is %s, but %s %s no session of that layout and %s: set %s (nothing of theirs is used '
+                'with layout: %s)' % (layout.name, where, hold, listed, use, layout.name)), None
+    return None, ('%s %s sessions of layout %s and also %s: those are not used with layout: %s; handle them '
+                  'with %s' % (where, hold, layout.name, listed, layout.name, use))
+
+
+def _examples(paths, count=3):
+    return ', '.join(paths[:count]) + (', ...' if len(paths) > count else '')
+
+
+def check_layout(roots, layout, candidates, creds_file=None, names=None):
+    """session_migrate's check after ``find_candidates``: ``(error, warning)`` from ``layout_mismatch`` over the
+    legacy roots. ``candidates`` is what ``find_candidates`` returned for ``layout`` (copies without a creds file
+    do not count as sessions of the layout)."""
+    chosen = sum(1 for cands in candidates.values() for cand in cands if cand.creds_st is not None)
+    others = find_other_layout_sessions(roots, layout, creds_file, names)
+    return layout_mismatch(layout, others, chosen)

@@ -13,8 +13,9 @@ __metaclass__ = type
 import collections
 import json
 
-# Largest creds file we are willing to read to validate it (real ones are 2.5-3.4 KB).
-MAX_CREDS_BYTES = 1024 * 1024
+# Largest creds file read to validate it. Real ones are 2.5-3.4 KB and the libraries read any size; no real
+# creds file comes near this bound, which only keeps a stray huge file from being read into memory.
+MAX_CREDS_BYTES = 16 * 1024 * 1024
 
 UTF8_BOM = b'\xef\xbb\xbf'
 
@@ -27,6 +28,7 @@ Layout = collections.namedtuple('Layout', [
     'flat_prefixes',      # ``<prefix>-<id>.json`` files directly in the session directory
     'backslash_names',    # older builds wrote ``<prefix>\\<id>.json`` as ONE file; normalise to ``<prefix>/<id>.json``
     'sidecar_patterns',   # fnmatch patterns for ``<legacy root>/<name>\\<pattern>`` files BESIDE the session dir
+    'creds_bom_allowed',  # whether the gateway reads a creds file that starts with a UTF-8 byte order mark
 ])
 
 BAILEYS_CSHARP = Layout(
@@ -39,6 +41,8 @@ BAILEYS_CSHARP = Layout(
     flat_prefixes=(),
     backslash_names=True,
     sidecar_patterns=('store*.db',),
+    # File.ReadAllText detects and strips a UTF-8 BOM before the JSON is parsed.
+    creds_bom_allowed=True,
 )
 
 BAILEYS_MULTI_FILE = Layout(
@@ -51,6 +55,9 @@ BAILEYS_MULTI_FILE = Layout(
                    'app-state-sync-version', 'lid-mapping', 'device-list', 'tctoken', 'identity-key'),
     backslash_names=False,
     sidecar_patterns=(),
+    # readFile(..., 'utf-8') keeps the BOM and JSON.parse fails on it: the library then starts silently with fresh
+    # creds, and the tenant has to scan a QR code.
+    creds_bom_allowed=False,
 )
 
 LAYOUTS = collections.OrderedDict((layout.name, layout) for layout in (BAILEYS_CSHARP, BAILEYS_MULTI_FILE))
@@ -97,16 +104,22 @@ def split_backslash_name(filename):
     return parts
 
 
-def creds_problem(data):
-    """Why the raw bytes ``data`` of a creds file are not valid creds, or None when they are.
+def creds_problem(data, layout):
+    """Why the raw bytes ``data`` of a creds file are not valid creds for ``layout``, or None when they are.
 
-    Valid creds = a non-empty JSON object; a UTF-8 byte order mark is allowed.
+    Valid creds = a non-empty JSON object of at most ``MAX_CREDS_BYTES`` bytes (``data`` may hold one byte more,
+    as ``read_file_at`` returns). A UTF-8 byte order mark is allowed only where the layout's gateway strips it
+    (``creds_bom_allowed``).
     """
     if not data:
         return 'creds file is empty'
     if len(data) > MAX_CREDS_BYTES:
-        return 'creds file is larger than %d bytes' % MAX_CREDS_BYTES
+        return ('creds file is too large: over %d bytes (16 MiB), the most that is read to validate creds; real '
+                'creds files are a few KB' % MAX_CREDS_BYTES)
     if data.startswith(UTF8_BOM):
+        if not layout.creds_bom_allowed:
+            return ('creds file starts with a UTF-8 byte order mark, which layout %s does not read (Node.js '
+                    'Baileys fails to parse it and starts with fresh creds: a QR scan)' % layout.name)
         data = data[len(UTF8_BOM):]
     try:
         text = data.decode('utf-8')

@@ -506,9 +506,6 @@ class _Run(object):
 
     def run(self):
         result = self.result
-        self._clean_dest()
-        if self.move:
-            self.journals = self.state.read_journals(self.dest_real, result)
         roots, skipped_roots = discovery.expand_roots(self.options.legacy_roots, self.dest)
         self.roots = roots
         result['legacy_roots'] = [root.path for root in roots]
@@ -524,6 +521,17 @@ class _Run(object):
             key = 'skipped_roots' if skip.path in root_paths else 'skipped'
             result[key].append(dict(path=skip.path, reason=skip.reason))
         result['warnings'].extend(warnings)
+        # Sessions of the other layout and none of this one: stop before anything changes (a QR code for every
+        # tenant otherwise); both layouts: a warning naming the ones left alone.
+        error, warning = discovery.check_layout(roots, self.layout, candidates, self.options.creds_file,
+                                                self.options.sessions)
+        if error:
+            raise SetupError(error)
+        if warning:
+            result['warnings'].append(warning)
+        self._clean_dest()
+        if self.move:
+            self.journals = self.state.read_journals(self.dest_real, result)
         if self.options.want_diff:
             before = discovery.list_dest_sessions(self.dest_fd, self.layout, self.options.creds_file)
             result['diff'] = {'before_header': self.dest, 'after_header': self.dest, 'before': before}
@@ -625,7 +633,7 @@ class _Run(object):
         options, result = self.options, self.result
         creds = self.creds(name)
         target = os.path.join(self.dest, name)
-        found = discovery.dest_state(self.dest_fd, name, creds)
+        found = discovery.dest_state(self.dest_fd, name, creds, self.layout)
         state = found.state
         if state == discovery.NOT_DIR:
             raise SessionError(target, 'exists but is not a directory (or is a symlink); not touched')

@@ -14,10 +14,20 @@ version_added: 0.1.0
 description:
   - Lists the sessions under the sessions root O(path) and, optionally, under O(legacy_roots) (same layouts and
     globs as M(rubymanager.session_persistence.session_migrate)).
-  - Per session it reports its name, where it is, whether its creds file is present and valid JSON, the creds
-    file's age, the number of files and bytes, and the problems found, such as a wrong owner or group,
+  - Per session it reports its name, where it is, whether its creds file is present and valid for O(layout), the
+    creds file's age, the number of files and bytes, and the problems found, such as a wrong owner or group,
     world-readable files, a creds file missing while key folders exist, or a session that exists in a legacy root
     but not in the sessions root.
+  - Valid creds are a non-empty JSON object of at most 16 MiB; a larger creds file is reported as too large. A
+    UTF-8 byte order mark at the start is valid for V(baileys_csharp) only (BaileysCSharp's C(File.ReadAllText)
+    drops it; Node.js Baileys fails to parse it and starts with fresh creds, so under V(baileys_multi_file) such a
+    creds file is invalid, with that reason).
+  - For V(baileys_csharp), key files of a session in the sessions root named with a literal backslash
+    (C(pre-key\7.json), written by older gateway builds; the gateway looks for C(pre-key/7.json)) and
+    C(<name>\store.db) files beside a session folder are reported as problems of that session; in legacy roots
+    such names are expected (M(rubymanager.session_persistence.session_migrate) normalises them).
+  - When the sessions root and legacy roots hold sessions of the other layout and none of O(layout), a problem
+    names the O(layout) value to use; when they hold both, a warning names the sessions of the other layout.
   - It never changes anything. Only metadata is read, plus each session's creds file to validate it.
 author:
   - RubyManager maintainers (@rubymanager)
@@ -144,7 +154,9 @@ sessions:
       description: Whether the creds file exists.
       type: bool
     creds_valid:
-      description: Whether the creds file is a non-empty JSON object (a UTF-8 byte order mark is allowed).
+      description:
+        - Whether the creds file is valid for O(layout) - a non-empty JSON object of at most 16 MiB; a UTF-8
+          byte order mark is allowed for V(baileys_csharp) only.
       type: bool
     creds_problem:
       description: Why the creds file is not valid, or null.
@@ -308,6 +320,8 @@ def main():
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg='%s: %s' % (exc.filename or params['path'], exc.strerror or exc))
+    for warning in result.pop('warnings'):
+        module.warn(warning)
     if params['service_unit']:
         inspect_service(module, unit_name(params['service_unit']), result)
     module.exit_json(changed=False, **result)

@@ -66,11 +66,21 @@ options:
     elements: str
   layout:
     description:
-      - The on-disk layout of the sessions.
+      - The on-disk layout of the sessions, that is, which gateway library reads them.
       - V(baileys_csharp) is C(<name>/<name>_creds.json) plus key-store folders such as C(pre-key/),
-        C(session/), C(sender-key/), C(app-state-sync-key/).
+        C(session/), C(sender-key/), C(app-state-sync-key/) holding C(<id>.json) files (C(/) and C(::) in ids
+        written as C(__)). Its creds file may start with a UTF-8 byte order mark (BaileysCSharp reads it with
+        C(File.ReadAllText), which drops it).
       - V(baileys_multi_file) is Node.js Baileys C(useMultiFileAuthState), C(<name>/creds.json) plus flat
-        C(<type>-<id>.json) files; they are copied as they are.
+        C(<type>-<id>.json) files (C(/) in ids written as C(__), C(:) as C(-)); they are copied as they are.
+        A creds file that starts with a UTF-8 byte order mark is B(not) valid here - the library's C(JSON.parse)
+        fails on it and it silently starts with fresh creds (a QR code) - so such a copy is never migrated and
+        never wins under O(prefer=newest); it is listed in RV(invalid).
+      - Valid creds are a non-empty JSON object of at most 16 MiB (real ones are a few KB); a larger creds file
+        is listed in RV(invalid) as too large.
+      - When the legacy roots hold sessions of the other layout and none of this one, the task fails naming
+        the O(layout) value to use (nothing is changed); when they hold both, the other layout's sessions are
+        left alone with a warning naming them.
     type: str
     choices: [baileys_csharp, baileys_multi_file]
     default: baileys_csharp
@@ -125,8 +135,8 @@ options:
       - Which legacy copy to use when the same session is in several legacy roots.
       - V(first) takes the first root in O(legacy_roots) order, V(newest) the one with the latest creds file.
       - The others are reported under RV(duplicates) and never merged.
-      - A candidate whose creds file is not a non-empty JSON object is skipped (RV(invalid)) and the next
-        one is used.
+          - A candidate whose creds file is not valid for O(layout) (see there) is skipped (RV(invalid)) and the
+        next one is used.
     type: str
     choices: [first, newest]
     default: first
@@ -280,8 +290,9 @@ not_found:
   elements: str
   sample: [tenant_9]
 invalid:
-  description: Legacy session directories skipped because their creds file is missing or not a non-empty
-    JSON object.
+  description: Legacy session directories skipped because their creds file is missing or not valid for
+    O(layout) (not a non-empty JSON object, larger than 16 MiB, or a UTF-8 byte order mark under
+    V(baileys_multi_file)).
   returned: always
   type: list
   elements: dict

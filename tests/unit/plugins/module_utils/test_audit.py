@@ -510,3 +510,97 @@ def test_scale_300_sessions_of_20_files(root):
     expected_bytes = len(CREDS) + sum(range(1, 20))
     assert all(s['files'] == 20 and s['bytes'] == expected_bytes for s in result['sessions'])
     assert sum(s['files'] for s in result['sessions']) == 6000
+
+
+# ----------------------------------------------------------------------------------------------------------
+# what the client libraries read: BOM per layout, creds size, sessions of the other layout, backslash names
+
+def make_node_session(root, name, creds=CREDS):
+    path = mkdir(os.path.join(str(root), name))
+    write(os.path.join(path, 'creds.json'), creds, mtime=NOW - 60)
+    write(os.path.join(path, 'pre-key-1.json'), b'{}')
+    return path
+
+
+def test_a_bom_creds_file_is_valid_for_baileys_csharp_only(root):
+    make_session(root, 'csharp', creds=b'\xef\xbb\xbf' + CREDS)
+    info = audit(str(root), [], BAILEYS_CSHARP, ids=IDS, now=NOW)['sessions'][0]
+    assert info['creds_valid'] is True and info['problems'] == []
+    node_root = mkdir(root / '..' / 'node')
+    make_node_session(node_root, 'bom', creds=b'\xef\xbb\xbf' + CREDS)
+    result = audit(str(node_root), [], BAILEYS_MULTI_FILE, ids=IDS, now=NOW)
+    info = result['sessions'][0]
+    assert info['creds_present'] is True and info['creds_valid'] is False
+    assert info['creds_problem'].startswith('creds file starts with a UTF-8 byte order mark, which layout '
+                                            'baileys_multi_file does not read')
+    assert 'bom: ' + info['creds_problem'] in result['problems']
+
+
+def test_a_creds_file_over_16_mib_is_reported_too_large_per_session(root):
+    make_session(root, 'big', creds=json.dumps({'a': 'x' * (3 * 1024 * 1024)}).encode())
+    make_session(root, 'huge', creds=json.dumps({'a': 'x' * (16 * 1024 * 1024)}).encode())
+    sessions = by_name(audit(str(root), [], BAILEYS_CSHARP, ids=IDS, now=NOW)['sessions'])
+    assert sessions['big']['creds_valid'] is True
+    assert sessions['huge']['creds_valid'] is False
+    assert sessions['huge']['creds_problem'].startswith('creds file is too large: over 16777216 bytes (16 MiB)')
+
+
+def test_node_sessions_under_the_csharp_layout_are_a_problem_naming_the_layout(tmp_path, root, legacy):
+    make_node_session(legacy / 'netcoreapp', 'n1')
+    make_node_session(root, 'n2')
+    result = audit(str(root), [str(legacy / 'netcoreapp')], BAILEYS_CSHARP, ids=IDS, now=NOW)
+    mismatch = [p for p in result['problems'] if p.startswith('layout is baileys_csharp')]
+    assert mismatch == ['layout is baileys_csharp, but the sessions root and the legacy roots hold no session of '
+                        'that layout and 2 of layout baileys_multi_file (%s, %s): set layout: baileys_multi_file '
+                        '(nothing of theirs is used with layout: baileys_csharp)'
+                        % (root / 'n2', legacy / 'netcoreapp' / 'n1')]
+    assert result['warnings'] == []
+    # with the right layout: no such problem
+    result = audit(str(root), [str(legacy / 'netcoreapp')], BAILEYS_MULTI_FILE, ids=IDS, now=NOW)
+    assert not [p for p in result['problems'] if 'layout' in p] and result['warnings'] == []
+    # the sessions root alone
+    result = audit(str(root), [], BAILEYS_CSHARP, ids=IDS, now=NOW)
+    assert result['problems'][-1].startswith('layout is baileys_csharp, but the sessions root holds no session')
+
+
+def test_mixed_roots_get_a_warning(root, legacy):
+    make_session(root, 'c1')
+    make_node_session(legacy / 'netcoreapp', 'n1')
+    result = audit(str(root), [str(legacy / 'netcoreapp')], BAILEYS_CSHARP, ids=IDS, now=NOW)
+    assert not [p for p in result['problems'] if 'layout' in p]
+    assert result['warnings'] == ['the sessions root and the legacy roots hold sessions of layout baileys_csharp '
+                                  'and also 1 of layout baileys_multi_file (%s): those are not used with layout: '
+                                  'baileys_csharp; handle them with layout: baileys_multi_file'
+                                  % (legacy / 'netcoreapp' / 'n1')]
+
+
+def test_backslash_names_in_a_session_of_the_sessions_root_are_a_problem(root, legacy):
+    path, _files, _bytes = make_session(root, 'fixed')
+    write(os.path.join(path, 'pre-key\\7.json'), b'k')
+    write(os.path.join(path, 'session\\123.0.json'), b's')
+    write(os.path.join(path, 'fixed\\store.db'), b'db')
+    write(os.path.join(str(root), 'fixed\\store.db'), b'db')
+    write(os.path.join(str(root), 'fixed\\store-log.db'), b'db')
+    write(os.path.join(str(root), 'other\\store.db'), b'db')   # no session "other": not attached to one
+    make_session(root, 'clean')
+    result = audit(str(root), [], BAILEYS_CSHARP, ids=IDS, now=NOW)
+    sessions = by_name(result['sessions'])
+    assert sessions['clean']['problems'] == []
+    problems = sessions['fixed']['problems']
+    assert sessions['fixed']['creds_valid'] is True and len(problems) == 2
+    assert problems[0] == ('3 file name(s) with a backslash written by an older gateway build (fixed\\store.db, '
+                           'pre-key\\7.json, session\\123.0.json): the gateway cannot find them (keys lost: '
+                           'messages fail to decrypt); repair with session_migrate (normalize_names: true)')
+    assert problems[1] == ('2 file(s) beside the session folder written by an older gateway build '
+                           '(fixed\\store-log.db, fixed\\store.db): the gateway cannot find them (keys lost: '
+                           'messages fail to decrypt); repair with session_migrate (normalize_names: true)')
+    assert 'fixed: ' + problems[0] in result['problems']
+    # in a legacy root the same names are expected (session_migrate normalises them): no such problem there
+    old, _files, _bytes = make_session(legacy / 'netcoreapp', 'old')
+    write(os.path.join(old, 'pre-key\\7.json'), b'k')
+    write(os.path.join(str(legacy / 'netcoreapp'), 'old\\store.db'), b'db')
+    result = audit(str(root), [str(legacy / 'netcoreapp')], BAILEYS_CSHARP, ids=IDS, now=NOW)
+    assert by_name(result['legacy_sessions'])['old']['problems'] == []
+    # the Node layout has no such names
+    assert audit_mod.backslash_names_in(BAILEYS_MULTI_FILE, ['pre-key\\7.json']) == []
+    assert audit_mod.sidecars_beside(BAILEYS_MULTI_FILE, ['a\\store.db'], {'a'}) == {}

@@ -215,3 +215,23 @@ def test_module_sessions_root_that_is_a_file_fails(tmp_path, tree):
     write(data / 'file', b'x')
     result = run_module(tmp_path, dict(args, path=str(data / 'file')))
     assert result['failed'] is True and 'Cannot open the sessions root %s' % (data / 'file') in result['msg']
+
+
+def test_module_names_the_layout_to_use_and_warns_about_mixed_roots(tmp_path):
+    root, legacy = tmp_path / 'sessions', tmp_path / 'legacy'
+    root.mkdir()
+    (legacy / 'n1').mkdir(parents=True)
+    write(legacy / 'n1' / 'creds.json', b'{"me": 1}')
+    args = {'path': str(root), 'legacy_roots': [str(legacy)], 'check_ownership': False}
+    result = run_module(tmp_path, args)
+    assert not result.get('failed') and result['changed'] is False
+    assert any(p.startswith('layout is baileys_csharp, but ') and p.endswith(
+        'set layout: baileys_multi_file (nothing of theirs is used with layout: baileys_csharp)')
+        for p in result['problems'])
+    assert 'warnings' not in result
+    (legacy / 'c1').mkdir()
+    write(legacy / 'c1' / 'c1_creds.json', b'{"me": 1}')
+    result, output = RUNNER.run_ansible(tmp_path, args)
+    assert not [p for p in result['problems'] if p.startswith('layout is')]
+    assert len(result['warnings']) == 1 and 'handle them with layout: baileys_multi_file' in result['warnings'][0]
+    assert 'handle them with layout: baileys_multi_file' in output.replace('\n', ' ')

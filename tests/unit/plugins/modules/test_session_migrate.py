@@ -114,3 +114,73 @@ def test_ansible_move_returns_removed(tmp_path, tree):
     assert result['changed'] is True
     assert result['removed'] == [str(legacy / 't2')] and result['not_found'] == ['gone']
     assert sorted(os.listdir(str(legacy))) == ['t1']
+
+
+# What the client libraries read (BOM per layout, creds size, sessions of the other layout).
+
+
+def node_session(root, name, creds=b'{"me": {"id": "1@s.whatsapp.net"}}', mtime=None):
+    path = root / name
+    path.mkdir(parents=True)
+    (path / 'creds.json').write_bytes(creds)
+    (path / 'pre-key-1.json').write_bytes(b'{"public": "x"}')
+    if mtime is not None:
+        os.utime(str(path / 'creds.json'), (mtime, mtime))
+    return path
+
+
+def test_module_newer_bom_copy_never_wins_under_baileys_multi_file(tmp_path):
+    dest = tmp_path / 'dest'
+    dest.mkdir()
+    node_session(tmp_path / 'r1', 't', mtime=1000)
+    node_session(tmp_path / 'r2', 't', creds=b'\xef\xbb\xbf{"me": {"id": "2@s.whatsapp.net"}}', mtime=2000)
+    args = {'dest': str(dest), 'legacy_roots': [str(tmp_path / 'r1'), str(tmp_path / 'r2')], 'owner': OWNER,
+            'group': GROUP, 'layout': 'baileys_multi_file', 'prefer': 'newest'}
+    result = run_module(tmp_path, args)
+    assert not result.get('failed'), result
+    assert [m['source'] for m in result['migrated']] == [str(tmp_path / 'r1' / 't')]
+    assert [i['path'] for i in result['invalid']] == [str(tmp_path / 'r2' / 't')]
+    assert 'UTF-8 byte order mark' in result['invalid'][0]['reason']
+    assert (dest / 't' / 'creds.json').read_bytes() == b'{"me": {"id": "1@s.whatsapp.net"}}'
+
+
+def test_module_bom_copy_is_valid_under_baileys_csharp(tmp_path, tree):
+    dest, legacy, args = tree
+    creds = legacy / 't1' / 't1_creds.json'
+    creds.write_bytes(b'\xef\xbb\xbf' + creds.read_bytes())
+    result = run_module(tmp_path, args)
+    assert not result.get('failed') and result['invalid'] == [], result
+    assert (dest / 't1' / 't1_creds.json').read_bytes() == creds.read_bytes()
+
+
+def test_module_creds_of_2_mib_migrate_and_over_16_mib_are_too_large(tmp_path, tree):
+    dest, legacy, args = tree
+    (legacy / 't1' / 't1_creds.json').write_bytes(b'{"a": "%s"}' % (b'x' * (2 * 1024 * 1024)))
+    (legacy / 't2' / 't2_creds.json').write_bytes(b'{"a": "%s"}' % (b'x' * (16 * 1024 * 1024)))
+    result = run_module(tmp_path, args)
+    assert [m['name'] for m in result['migrated']] == ['t1']
+    assert [(i['name'], i['reason'][:42]) for i in result['invalid']] == [
+        ('t2', 'creds file is too large: over 16777216 byt')]
+
+
+def test_module_fails_naming_the_layout_when_the_roots_hold_only_the_other_layout(tmp_path):
+    dest, legacy = tmp_path / 'dest', tmp_path / 'legacy'
+    dest.mkdir()
+    node_session(legacy, 'n1')
+    args = {'dest': str(dest), 'legacy_roots': [str(legacy)], 'owner': OWNER, 'group': GROUP}
+    for check in (True, False):
+        result = run_module(tmp_path, args, check=check)
+        assert result.get('failed') is True, result
+        assert 'set layout: baileys_multi_file' in result['msg'] and str(legacy / 'n1') in result['msg']
+    assert [n for n in os.listdir(str(dest)) if not n.startswith('.')] == []  # no session, no staging
+    # the Node layout migrates them
+    assert [m['name'] for m in run_module(tmp_path, dict(args, layout='baileys_multi_file'))['migrated']] == ['n1']
+
+
+def test_module_warns_about_sessions_of_the_other_layout_in_mixed_roots(tmp_path, tree):
+    dest, legacy, args = tree
+    node_session(legacy, 'n1')
+    result = run_module(tmp_path, args)
+    assert not result.get('failed') and [m['name'] for m in result['migrated']] == ['t1', 't2'], result
+    warnings = [str(w) for w in result.get('warnings', [])]
+    assert any('handle them with layout: baileys_multi_file' in w and str(legacy / 'n1') in w for w in warnings)
