@@ -151,7 +151,7 @@ class Options(object):
 def new_result(move):
     result = {
         'changed': False, 'migrated': [], 'present': [], 'not_found': [], 'invalid': [], 'corrupt': [],
-        'duplicates': [], 'skipped': [], 'skipped_roots': [], 'recovered': [], 'warnings': [], 'errors': [],
+        'duplicates': [], 'skipped_sessions': [], 'skipped_roots': [], 'recovered': [], 'warnings': [], 'errors': [],
         'stale_staging': [], 'legacy_roots': [],
     }
     if move:
@@ -518,7 +518,7 @@ class _Run(object):
                                                          self.options.sessions, self.dest, skipped=skipped)
         root_paths = set(root.path for root in roots)
         for skip in skipped:
-            key = 'skipped_roots' if skip.path in root_paths else 'skipped'
+            key = 'skipped_roots' if skip.path in root_paths else 'skipped_sessions'
             result[key].append(dict(path=skip.path, reason=skip.reason))
         result['warnings'].extend(warnings)
         # Sessions of the other layout and none of this one: stop before anything changes (a QR code for every
@@ -542,7 +542,7 @@ class _Run(object):
                 try:
                     staged = self._one_session(name, candidates.get(name, []))
                 except OverlapError as exc:
-                    result['skipped'].append(dict(path=exc.path, reason=exc.reason))
+                    result['skipped_sessions'].append(dict(path=exc.path, reason=exc.reason))
                     result['warnings'].append(str(exc))
                     continue
                 except (OSError, SessionError) as exc:

@@ -189,7 +189,7 @@ notes:
     after it is read, and all again once the whole session is copied) fails that session; nothing of it is
     committed and, with O(mode=move), nothing is removed.
   - Directory names that can not be a session (not valid UTF-8, not a safe name, too long to hold their creds
-    file) and legacy directories overlapping O(dest) are listed in RV(skipped) with the reason, never skipped in
+    file) and legacy directories overlapping O(dest) are listed in RV(skipped_sessions) with the reason, never skipped in
     silence; they do not fail the run.
   - Per-session errors (permission denied, no space left, unreadable file) do not stop the other sessions;
     the task fails at the end, listing all of them, and still returns the lists.
@@ -323,7 +323,7 @@ corrupt:
     reason:
       description: What is wrong with it and what to do.
       type: str
-skipped:
+skipped_sessions:
   description: Legacy directories that look like sessions but are not migrated, with the reason (name not
     valid UTF-8 - shown with the bytes escaped -, not a safe name, too long for its creds file, a symlink,
     or overlapping O(dest)). They do not fail the run.

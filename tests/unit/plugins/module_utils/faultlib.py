@@ -274,8 +274,8 @@ def visible_sessions(dest):
 
 
 def staging_dirs(dest):
-    return sorted(n for n in os.listdir(str(dest)) if n.startswith((migration.STAGING_PREFIX,
-                                                                     migration.REPLACED_PREFIX)))
+    prefixes = (migration.STAGING_PREFIX, migration.REPLACED_PREFIX)
+    return sorted(n for n in os.listdir(str(dest)) if n.startswith(prefixes))
 
 
 def stray_creds(dest, pattern_suffix='_creds.json'):

@@ -269,7 +269,7 @@ def assert_check_told_the_truth(checked, real, where):
     assert checked['changed'] == real['changed'], (where, checked, real)
     for key in ('migrated', 'errors', 'invalid', 'corrupt', 'recovered'):
         assert names(checked[key]) == names(real[key]), (where, key, checked[key], real[key])
-    for key in ('removed', 'present', 'not_found', 'stale_staging', 'skipped', 'skipped_roots'):
+    for key in ('removed', 'present', 'not_found', 'stale_staging', 'skipped_sessions', 'skipped_roots'):
         assert sorted(map(str, checked.get(key, []))) == sorted(map(str, real.get(key, []))), (where, key)
 
 

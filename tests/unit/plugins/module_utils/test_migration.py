@@ -389,6 +389,7 @@ def test_on_conflict_keep_newest_with_backup_and_fail(env):
     assert sorted(os.listdir(str(dest))) == ['fresh', 'newer', 'older']
     assert same_content(legacy / 'newer', dest / 'newer')
     moved = snapshot(backup)
+
     def kept(snap):  # kind, size, mtime and content (the backup is a verified copy: new inodes)
         return dict((k, v[:3] + v[8:]) for k, v in snap.items() if k != '.')
     assert kept(moved) == kept(old_newer)
@@ -479,7 +480,7 @@ def test_discovered_unsafe_names_and_symlinked_session_dirs_are_warned_and_skipp
     result = migrate(opts(env), warn=warnings.append)
     assert result['migrated'] == [] and result['changed'] is False
     assert warnings == result['warnings'] and len(warnings) == 2
-    assert sorted(item['path'] for item in result['skipped']) == [str(legacy / '.hidden'), str(legacy / 'linked')]
+    assert sorted(item['path'] for item in result['skipped_sessions']) == [str(legacy / '.hidden'), str(legacy / 'linked')]
     assert os.listdir(str(dest)) == []
 
 

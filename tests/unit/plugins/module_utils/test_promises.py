@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.rubymanager.session_persistence.plugins.module_utils import audit, migration, safecopy
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils import audit, migration
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import BAILEYS_CSHARP
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.migration import (
     MigrationFailed, Options, SetupError, migrate)
@@ -58,7 +58,7 @@ def test_a_legacy_candidate_that_contains_the_sessions_root_is_never_copied_or_m
     root = str(tmp_path / 's*') if as_glob else str(srv)
     result = run(dest, [root], mode=mode, state_dir=str(tmp_path / 'state'))
     assert [m['name'] for m in result['migrated']] == ['tenant']
-    skipped = [item for item in result['skipped'] if item['path'] == str(srv / 'gateway')]
+    skipped = [item for item in result['skipped_sessions'] if item['path'] == str(srv / 'gateway')]
     assert skipped and 'contains the sessions root %s' % dest in skipped[0]['reason']
     assert any(str(srv / 'gateway') in w and str(dest) in w for w in result['warnings'])
     assert fl.tree_state(dest / 'live') == live_before     # the live session: untouched
@@ -93,8 +93,8 @@ def test_a_bind_mount_of_the_sessions_root_inside_a_legacy_session_is_skipped(tm
         for mode in ('copy', 'move'):
             result = run(dest, [legacy], mode=mode)
             assert result['migrated'] == [] and result['errors'] == []
-            assert [item['path'] for item in result['skipped']] == [str(legacy / 'gw' / 'mnt')]
-            assert 'is the sessions root' in result['skipped'][0]['reason']
+            assert [item['path'] for item in result['skipped_sessions']] == [str(legacy / 'gw' / 'mnt')]
+            assert 'is the sessions root' in result['skipped_sessions'][0]['reason']
             assert fl.tree_state(dest) == before
     finally:
         subprocess.call(['umount', '-l', str(legacy / 'gw' / 'mnt')])
@@ -296,13 +296,13 @@ def test_odd_names_are_reported_per_session_and_never_fail_the_run(tmp_path):
     result = MIGRATE.run(tmp_path, args)
     assert not result.get('failed'), result
     assert sorted(m['name'] for m in result['migrated']) == ['back\\slash', 'good', 'new\\nline']
-    reasons = dict((item['path'], item['reason']) for item in result['skipped'])
+    reasons = dict((item['path'], item['reason']) for item in result['skipped_sessions'])
     assert 'not valid UTF-8' in reasons[str(legacy) + '/caf\\xe9']
     assert 'too long' in reasons[os.path.join(str(legacy), long_name)]
     assert os.path.isfile(os.path.join(str(dest), 'new\nline', 'new\nline_creds.json'))
     assert os.path.isfile(os.path.join(str(dest), 'back\\slash', 'back\\slash_creds.json'))
     again = MIGRATE.run(tmp_path, args)
-    assert again['changed'] is False and not again.get('failed') and len(again['skipped']) == 2
+    assert again['changed'] is False and not again.get('failed') and len(again['skipped_sessions']) == 2
     # Odd names in the sessions root itself: session_info, and later migrations, keep working.
     os.mkdir(os.fsencode(str(dest)) + b'/bad\xff')
     os.mkdir(os.path.join(str(dest), 'M' * 250))
@@ -487,7 +487,7 @@ def test_session_info_reports_stray_creds_and_interrupted_commits(tmp_path):
               str(dest / '.backup' / 'a.20260101T000000Z' / 'a_creds.json'))
     (dest / 'stray_creds.json').write_bytes(b'{}')
     fl.make_session(dest, 'b', seed=2)
-    (dest / 'b' / 'old' ).mkdir()
+    (dest / 'b' / 'old').mkdir()
     shutil.copy(str(dest / 'b' / 'b_creds.json'), str(dest / 'b' / 'old' / 'b_creds.json'))
     fl.make_session(dest, 'c', seed=3)
     os.rename(str(dest / 'c' / 'c_creds.json'), str(dest / 'c' / migration.STAGED_CREDS))

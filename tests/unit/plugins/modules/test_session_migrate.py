@@ -48,7 +48,7 @@ def test_argument_spec_matches_documentation():
                                    'owner', 'group', 'dir_mode', 'file_mode', 'mode', 'prefer', 'on_conflict',
                                    'lock_timeout', 'state_dir'}
     returned = yaml.safe_load(session_migrate.RETURN)
-    assert {'migrated', 'present', 'not_found', 'invalid', 'duplicates', 'removed', 'corrupt', 'skipped',
+    assert {'migrated', 'present', 'not_found', 'invalid', 'duplicates', 'removed', 'corrupt', 'skipped_sessions',
             'skipped_roots', 'recovered', 'stale_staging', 'errors'} <= set(returned)
     yaml.safe_load(session_migrate.EXAMPLES)
 
