@@ -54,9 +54,9 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.la
     DEFAULT_LAYOUT, creds_filename, get_layout)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import check_session_name
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, STAGED_DISPLAY, CopySettings, OverlapError, SessionError, acquire_lock, copy_plan,
-    fault_point, hash_sources, lstat_at, open_dir, os_error, read_file_at, remove_verified, rmtree_at,
-    scan_session, syncfs, verify_copy)
+    O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, STAGED_DISPLAY, CopySettings, OverlapError, SessionError, acquire_lock,
+    copy_plan, fault_point, hash_sources, lstat_at, open_dir, os_error, read_file_at, remove_verified, rmtree_at,
+    same_version, scan_session, syncfs, verify_copy)
 
 DEFAULT_STATE_DIR = '/var/lib/rubymanager/session_persistence'
 LOCK_NAME = 'session_migrate.lock'
@@ -152,7 +152,7 @@ def new_result(move):
     result = {
         'changed': False, 'migrated': [], 'present': [], 'not_found': [], 'invalid': [], 'corrupt': [],
         'duplicates': [], 'skipped_sessions': [], 'skipped_roots': [], 'recovered': [], 'warnings': [], 'errors': [],
-        'stale_staging': [], 'legacy_roots': [],
+        'stale_staging': [], 'legacy_roots': [], 'repaired': [],
     }
     if move:
         result['removed'] = []
@@ -500,6 +500,8 @@ class _Run(object):
         self.journals = {}
         self.roots = []
         self.pending = []  # StagedSession objects copied into staging, waiting for the shared syncfs
+        self.done = set()  # sessions migrated or repaired by this run (raw names)
+        self.repairs = []  # (name, renamed files) for the diff
 
     def creds(self, name):
         return creds_filename(self.layout, name, self.options.creds_file)
@@ -555,6 +557,8 @@ class _Run(object):
                         or sum(item.files for item in self.pending) >= SYNC_BATCH_FILES):
                     self._flush()
             self._flush()
+            self._repair_pass()
+            self._flush()
         finally:
             for staged in self.pending:
                 staged.abort()  # interrupted: remove the staging directories that were never renamed
@@ -567,8 +571,66 @@ class _Run(object):
             diff = result['diff']
             after = set(diff['before'])
             after.update(item['name'] for item in result['migrated'])
-            diff['before'] = ''.join('%s\n' % rules.display(name) for name in diff['before'])
-            diff['after'] = ''.join('%s\n' % rules.display(name) for name in sorted(after))
+            before_lines = [rules.display(name) for name in diff['before']]
+            after_lines = [rules.display(name) for name in sorted(after)]
+            for name, renamed in self.repairs:  # a repaired session: its files' old and new names
+                before_lines.extend('%s: %s' % (rules.display(name), item['from']) for item in renamed)
+                after_lines.extend('%s: %s' % (rules.display(name), item['to']) for item in renamed)
+            diff['before'] = ''.join('%s\n' % line for line in before_lines)
+            diff['after'] = ''.join('%s\n' % line for line in after_lines)
+
+    def _repair_pass(self):
+        """``normalize_names``: a session already in the sessions root that holds file names written by older
+        gateway builds (``pre-key\\7.json`` in the folder, ``<name>\\store.db`` beside it), which the gateway
+        can no longer find, is repaired in place, per session atomically: a copy with normalised names is staged
+        and committed like a migration (the old session backed up first, the same rules when both spellings
+        exist), and the files beside the folder are removed after the commit."""
+        if self.dest_fd is None or not self.options.normalize_names or not self.layout.backslash_names:
+            return
+        with os.scandir(self.dest_fd) as it:
+            listing = sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in it)
+        beside = [name for name, is_dir in listing if not is_dir and '\\' in name]
+        wanted = set(self.options.sessions) if self.options.sessions is not None else None
+        dest_st = os.fstat(self.dest_fd)
+        root = discovery.Root(self.dest, self.dest_real, dest_st.st_dev, dest_st.st_ino)
+        for name, is_dir in listing:
+            if (not is_dir or name.startswith('.') or name in self.done or (wanted is not None and name not in wanted)
+                    or discovery.name_skip_reason(name, self.layout, self.options.creds_file)):
+                continue
+            try:
+                if not self._needs_repair(name, beside):
+                    continue
+                creds = self.creds(name)
+                found = discovery.dest_state(self.dest_fd, name, creds, self.layout)
+                if found.state != discovery.VALID:
+                    continue  # not a session: reported by session_info, replaced by a migration when one exists
+                cand = discovery.Candidate(name, root, os.path.join(self.dest, name), creds, found.creds_st,
+                                           self.layout)
+                staged = StagedSession(self, name, cand, discovery.VALID, repair=True).start()
+            except OverlapError as exc:
+                self.result['warnings'].append(str(exc))
+                continue
+            except (OSError, SessionError) as exc:
+                self.session_error(name, exc)
+                continue
+            if staged is not None:
+                self.pending.append(staged)
+                if not self.settings.use_syncfs or len(self.pending) >= SYNC_BATCH_SESSIONS:
+                    self._flush()
+
+    def _needs_repair(self, name, beside):
+        """True when the session would keep a different set of names once normalised (metadata only)."""
+        creds = self.creds(name)
+        if not any(entry.startswith(name + '\\') for entry in beside):
+            fd = open_dir(name, dir_fd=self.dest_fd)
+            try:
+                with os.scandir(fd) as it:
+                    if not any('\\' in entry.name and entry.name != creds for entry in it):
+                        return False
+            finally:
+                os.close(fd)
+        plan = scan_session(self.dest_fd, self.dest, name, self.layout, True, creds)
+        return bool(renamed_files(plan))
 
     def session_error(self, name, exc):
         if isinstance(exc, OSError):
@@ -864,8 +926,9 @@ class StagedSession(object):
     ``commit()`` puts it in place (see the module docstring for the order), ``abort()`` removes whatever is
     left of the staging directory (a no-op after a commit)."""
 
-    def __init__(self, run, name, chosen, state):
+    def __init__(self, run, name, chosen, state, repair=False):
         self.run = run
+        self.repair = repair  # a session of the sessions root rewritten with normalised names, not a migration
         self.name = name
         self.chosen = chosen
         self.state = state
@@ -911,13 +974,24 @@ class StagedSession(object):
             raise
         return self
 
+    def _record(self):
+        run, result = self.run, self.run.result
+        run.done.add(self.name)
+        if self.repair:
+            del self.entry['source']
+            self.entry['renamed'] = renamed_files(self.plan)
+            result['repaired'].append(self.entry)
+            run.repairs.append((self.name, self.entry['renamed']))
+        else:
+            result['migrated'].append(self.entry)
+        result['changed'] = True
+
     def _predict(self):
         run, result = self.run, self.run.result
         if self.replace:
             self.entry['backup'] = run.state.backup_path(self.name)
-        result['migrated'].append(self.entry)
-        result['changed'] = True
-        if run.move:
+        self._record()
+        if run.move and not self.repair:
             if self.plan.left_behind:
                 result['warnings'].append('%s: would be kept (holds files that are not migrated)' % self.chosen.path)
             else:
@@ -942,7 +1016,7 @@ class StagedSession(object):
         """Verify (mode=move), back up what is replaced, and put the staged session in place, creds file last."""
         run, result = self.run, self.run.result
         try:
-            if run.move:
+            if run.move and not self.repair:
                 staged_fd = open_dir(self.staging, dir_fd=run.dest_fd)
                 try:
                     verify_copy(self.staged_plan, self.hashes, staged_fd, os.path.join(run.dest, self.staging))
@@ -958,14 +1032,30 @@ class StagedSession(object):
             self.abort()
             raise
         self.staging = None
-        result['migrated'].append(self.entry)
-        result['changed'] = True
+        self._record()
         fault_point('renamed')
         try:
-            if run.move:
+            if self.repair:
+                self._remove_sidecars()
+            elif run.move:
                 self._remove_legacy()
         finally:
             self._close()
+
+    def _remove_sidecars(self):
+        """A repair: the ``<name>\\store.db`` files beside the session are now inside it; remove them from the
+        sessions root while each is still the version that was copied."""
+        run = self.run
+        for item in self.plan.files:
+            if item.src_dir is not None:
+                continue
+            st = lstat_at(run.dest_fd, item.src_name)
+            path = os.path.join(run.dest, item.src_name)
+            if st is None or not stat.S_ISREG(st.st_mode) or not same_version(st, item.st):
+                run.result['warnings'].append('%s: changed after it was copied into the session; kept' % path)
+                continue
+            os.unlink(item.src_name, dir_fd=run.dest_fd)
+        os.fsync(run.dest_fd)
 
     def _swap_in(self):
         run = self.run
@@ -1063,6 +1153,21 @@ class StagedSession(object):
         if self.root_fd is not None:
             os.close(self.root_fd)
             self.root_fd = None
+
+
+def renamed_files(plan):
+    """``[{'from', 'to'}]``: the files of ``plan`` whose names normalising changes (relative to the session
+    directory; a file beside it is shown as ``../<name>\\store.db``)."""
+    renamed = []
+    for item in plan.files:
+        new = os.path.join(*(tuple(item.dst_dir) + (item.dst_name,)))
+        if item.src_dir is None:
+            old = os.path.join('..', item.src_name)
+        else:
+            old = os.path.join(*(tuple(item.src_dir) + (item.src_name,)))
+        if old != new:
+            renamed.append({'from': old, 'to': new})
+    return renamed
 
 
 def _staged_hashes(hashes, creds):

@@ -97,6 +97,12 @@ options:
       - When V(true), such a file is written as C(pre-key/7.json), and C(<legacy root>/<name>\\store*.db)
         files become C(<dest>/<name>/store*.db). When both spellings exist, the file in the folder wins and the
         other one is reported and left where it is (also with O(mode=move)).
+      - When V(true), a session already in O(dest) that holds such names (builds between the path change and
+        the key-store fix wrote them straight into the fixed root, and the gateway's own start-up migration copies
+        them as they are) is repaired in place, per session atomically - a copy with normalised names is staged
+        and committed like a migration, the old session backed up into O(state_dir) first, and the
+        C(<name>\\store*.db) files beside it removed after the commit. See RV(repaired); C(--check) and
+        C(--diff) show it.
       - When V(false), files are copied with their names as they are and nothing beside the folder is used.
     type: bool
     default: true
@@ -365,6 +371,34 @@ recovered:
       type: str
     action:
       description: What was done.
+      type: str
+repaired:
+  description: Sessions of O(dest) rewritten with normalised file names (O(normalize_names)); in check mode, that
+    would be.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Session name.
+      type: str
+    dest:
+      description: The session directory.
+      type: str
+    files:
+      description: Number of files in the repaired session.
+      type: int
+    bytes:
+      description: Number of bytes in the repaired session.
+      type: int
+    renamed:
+      description: The files whose names changed, relative to the session directory (a file beside it is
+        C(../<name>\\store.db)).
+      type: list
+      elements: dict
+      sample: [{"from": "pre-key\\7.json", "to": "pre-key/7.json"}]
+    backup:
+      description: Where the session was backed up before it was rewritten.
       type: str
 duplicates:
   description: Sessions found in more than one legacy root; the copies not used are listed, never merged.

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import GATEWAY_USER, XFAIL_REPAIR, files_below, sessions_root
+from conftest import GATEWAY_USER, files_below, sessions_root
 
 BOM = b'\xef\xbb\xbf'
 CREDS = json.dumps({'noiseKey': {'private': 'cHJpdg==', 'public': 'cHVi'}, 'registrationId': 4711,
@@ -84,7 +84,6 @@ def test_backslash_names_in_the_sessions_root_are_reported_and_the_gateway_canno
     assert [p for p in problems if p.startswith('1 file(s) beside the session folder') and 'tenant-1\\store.db' in p]
 
 
-@pytest.mark.xfail(strict=True, reason=XFAIL_REPAIR)
 def test_session_migrate_repairs_backslash_names_in_the_sessions_root(csharp_reader, scratch, modules):
     dest = sessions_root(os.path.join(scratch, 'sessions'))
     old_build_session(dest, 'tenant-1')
@@ -99,7 +98,9 @@ def test_session_migrate_repairs_backslash_names_in_the_sessions_root(csharp_rea
     assert checked['changed'] is True and files_below(scratch) == before   # --check tells, changes nothing
     result = modules.run('session_migrate', args)
     assert not result.get('failed'), result['_output']
-    assert result['changed'] is True
+    assert result['changed'] is True and [item['name'] for item in result['repaired']] == ['tenant-1']
+    assert {'from': 'pre-key\\7.json', 'to': 'pre-key/7.json'} in result['repaired'][0]['renamed']
+    assert result['repaired'][0]['renamed'] == checked['repaired'][0]['renamed']
     assert files_below(scratch) != before
     assert not [name for name in files_below(dest) if '\\' in name]
     seen = csharp_reader.read(dest, 'tenant-1', LOOKUPS)

@@ -641,3 +641,36 @@ def shutil_rmtree_sessions(dest):
     for name in os.listdir(str(dest)):
         if not name.startswith('.session_migrate'):
             subprocess.check_call(['rm', '-rf', os.path.join(str(dest), name)])
+
+
+def test_normalize_names_repairs_a_session_of_the_sessions_root_in_place(env):
+    """Builds between the path change and the key-store fix wrote pre-key\\7.json and <name>\\store.db straight
+    into the fixed root: the session is rewritten with normalised names, atomically, after a backup."""
+    tmp_path, dest, legacy = env
+    make_session(dest, 'a', prekeys=2)
+    (dest / 'a' / 'pre-key\\7.json').write_bytes(b'k7')
+    (dest / 'a' / 'session\\9__1.json').write_bytes(b's9')
+    (dest / 'a\\store.db').write_bytes(b'litedb')
+    (dest / 'a' / 'pre-key\\0.json').write_bytes(b'both spellings: the folder one wins')
+    make_session(dest, 'clean', prekeys=1)
+    clean_before = snapshot(dest / 'clean')
+    before = snapshot(tmp_path)
+    checked = migrate(opts(env, check_mode=True, want_diff=True))
+    assert snapshot(tmp_path) == before
+    assert checked['changed'] is True and names(checked['repaired']) == ['a'] and checked['migrated'] == []
+    assert 'a: pre-key\\7.json' in checked['diff']['before'] and 'a: pre-key/7.json' in checked['diff']['after']
+    result = migrate(opts(env, want_diff=True))
+    assert names(result['repaired']) == ['a'] and result['repaired'][0]['renamed'] == checked['repaired'][0]['renamed']
+    assert {'from': '../a\\store.db', 'to': 'store.db'} in result['repaired'][0]['renamed']
+    assert (dest / 'a' / 'pre-key' / '7.json').read_bytes() == b'k7'
+    assert (dest / 'a' / 'session' / '9__1.json').read_bytes() == b's9'
+    assert (dest / 'a' / 'store.db').read_bytes() == b'litedb'
+    assert sorted(os.listdir(str(dest))) == ['a', 'clean']           # the store.db beside it is gone
+    assert not [n for _d, _s, files in os.walk(str(dest)) for n in files if '\\' in n]
+    assert result['migrated'] == []
+    backup = result['repaired'][0]['backup']
+    assert (tmp_path / backup / 'pre-key\\0.json').read_bytes() == b'both spellings: the folder one wins'
+    assert snapshot(dest / 'clean') == clean_before
+    again = migrate(opts(env))
+    assert again['changed'] is False and again['repaired'] == []
+    assert migrate(opts(env, normalize_names=False))['repaired'] == []
