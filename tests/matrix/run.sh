@@ -57,6 +57,38 @@ assert recap and recap.group(1) == '0', log2[-2000:]
 PY
 echo "   migrate playbook, report and set_stats ok; a re-run with a report reports changed=0"
 
+# The deploy playbook: its phases are tagged; a dry run and a real run write their report; a re-run changes nothing.
+tags="$(ansible-playbook -i localhost, --list-tags rubymanager.session_persistence.deploy 2>/dev/null)"
+for t in validate migrate verify report; do  # storage and service are on the dynamic role include
+  grep -Eq "TASK TAGS: \[.*\b${t}\b" <<< "$tags" || { echo "$tags"; echo "deploy has no tag ${t}"; exit 1; }
+done
+mkdir -p "${work}/tree/legacy/tenant-d"
+echo '{"me": {"id": "4@s.whatsapp.net"}}' > "${work}/tree/legacy/tenant-d/tenant-d_creds.json"
+dep=("${mig[@]}")
+dep[5]=rubymanager.session_persistence.deploy
+"${dep[@]}" --check -e "deploy_report=${work}/deploy-check.json" > "${work}/deploy0.log" || { cat "${work}/deploy0.log"; exit 1; }
+"${dep[@]}" -e "deploy_report=${work}/deploy1.json" > "${work}/deploy1.log" || { cat "${work}/deploy1.log"; exit 1; }
+"${dep[@]}" -e "deploy_report=${work}/deploy2.json" > "${work}/deploy2.log" || { cat "${work}/deploy2.log"; exit 1; }
+"$ANSIBLE_PYTHON_INTERPRETER" - "${work}/deploy-check.json" "${work}/deploy1.json" "${work}/deploy2.json" "${work}/deploy2.log" <<'PY'
+import json, re, sys
+check, first, second = (json.load(open(p)) for p in sys.argv[1:4])
+log2 = open(sys.argv[4]).read()
+assert check['check_mode'] is True and [m['name'] for m in check['hosts']['localhost']['migrated']] == ['tenant-d'], check
+h = first['hosts']['localhost']
+assert first['playbook'] == 'deploy' and first['totals']['status'] == 'ok' and h['lost'] == [], first
+assert [m['name'] for m in h['migrated']] == ['tenant-d'] and h['counts']['files_migrated'] == 1, h
+assert second['totals']['migrated'] == 0 and second['totals']['present'] == 4, second['totals']
+recap = re.search(r'localhost\s+:\s+ok=\d+\s+changed=(\d+)', log2)
+assert recap and recap.group(1) == '0', log2[-2000:]
+PY
+# --tags storage: the role runs (a new tenant directory appears), the migration does not (a new legacy session stays).
+mkdir -p "${work}/tree/legacy/tenant-e"
+echo '{"me": {"id": "5@s.whatsapp.net"}}' > "${work}/tree/legacy/tenant-e/tenant-e_creds.json"
+"${dep[@]}" --tags storage -e '{"session_storage_tenants": ["tenant-tag"]}' > "${work}/deploy3.log" || { cat "${work}/deploy3.log"; exit 1; }
+[ -d "${work}/tree/web/sessions/tenant-tag" ] || { cat "${work}/deploy3.log"; echo "--tags storage did not run the role"; exit 1; }
+[ ! -e "${work}/tree/web/sessions/tenant-e" ] || { cat "${work}/deploy3.log"; echo "--tags storage ran the migration"; exit 1; }
+echo "   deploy playbook: tags, dry-run and real reports ok; a re-run with a report reports changed=0; --tags storage runs only the role"
+
 if [ -n "${MATRIX_OLD_PYTHON:-}" ]; then
   out="$(ansible localhost -c local -i localhost, -m rubymanager.session_persistence.session_info \
     -a "path=${work}/tree/web/sessions" -e "ansible_python_interpreter=${MATRIX_OLD_PYTHON}" 2>&1 || true)"
