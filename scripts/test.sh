@@ -57,7 +57,7 @@ stage_build() {
   tarball="$(ls "$out"/rubymanager-session_persistence-*.tar.gz)"
   check_tarball_content "$tarball"
   galaxy_import "$tarball"
-  ansible-galaxy collection install --offline --force -p "$inst" "$tarball" >/dev/null
+  ANSIBLE_COLLECTIONS_PATH="$inst" ansible-galaxy collection install --offline --force -p "$inst" "$tarball" >/dev/null
   local scratch; scratch="$(mktemp -d)"
   ANSIBLE_COLLECTIONS_PATH="$inst" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false bash -c '
     set -euo pipefail
@@ -142,7 +142,9 @@ check_execution_environment() {
   cp -r "${REPO_ROOT}/execution-environment/." "$work/"
   log "ansible-builder $(ansible-builder --version) create (example execution environment)"
   (cd "$work" && ansible-builder create -f execution-environment.yml -c context >/dev/null)
-  [ -f "${work}/context/Containerfile" ] || die "ansible-builder create wrote no Containerfile"
+  # Containerfile for podman, Dockerfile for docker (the runtime ansible-builder finds).
+  grep -qs 'ansible-galaxy' "${work}"/context/{Containerfile,Dockerfile} \
+    || die "ansible-builder create wrote no Containerfile/Dockerfile that installs collections"
   grep -q 'rubymanager.session_persistence' "${work}/context/_build/requirements.yml" \
     || die "the execution environment does not install rubymanager.session_persistence"
   ansible-builder introspect "$inst" > "${work}/introspect.txt" \
