@@ -81,7 +81,7 @@ stage_build() {
 # What users do not need stays out of the tarball (galaxy.yml build_ignore).
 check_tarball_content() {
   local unwanted
-  unwanted="$(tar -tzf "$1" | grep -E '^(molecule|benchmarks|scripts|execution-environment|\.ci|\.ansible|tests/output)(/|$)|node_modules|\.plugin-cache\.yaml|changelogs/fragments/' || true)"
+  unwanted="$(tar -tzf "$1" | grep -E '^(molecule|benchmarks|scripts|execution-environment|\.ci|\.ansible|tests/output|tests/matrix|tests/harness)(/|$)|node_modules|\.plugin-cache\.yaml|changelogs/fragments/' || true)"
   [ -z "$unwanted" ] || die "the collection tarball holds files users do not need (add them to build_ignore in galaxy.yml):
 ${unwanted}"
 }
