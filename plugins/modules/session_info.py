@@ -264,6 +264,7 @@ summary:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.pyversion import python_problem
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.audit import AuditError, audit
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
     DEFAULT_LAYOUT, LAYOUT_NAMES, get_layout)
@@ -309,6 +310,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # First: on an older Python the modules would fail later with an obscure error.
+    problem = python_problem('session_info')
+    if problem:
+        module.fail_json(msg=problem)
     params = module.params
     try:
         for name in params['sessions'] or []:

@@ -450,6 +450,7 @@ legacy_roots:
 '''
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.pyversion import python_problem  # noqa: E402
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (  # noqa: E402
     DEFAULT_LAYOUT, LAYOUT_NAMES)
@@ -480,6 +481,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # First: on an older Python the modules would fail later with an obscure error.
+    problem = python_problem('session_migrate')
+    if problem:
+        module.fail_json(msg=problem)
     params = dict(module.params)
     options = Options(check_mode=module.check_mode, want_diff=module._diff, **params)
     try:

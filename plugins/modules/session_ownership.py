@@ -18,7 +18,7 @@ description:
     themselves and never followed, so nothing outside O(path) is touched, even when an entry is swapped for a
     symlink while the module runs.
   - A regular file with more than one hard link is not re-owned, because its other name may be outside O(path)
-    (for example a link to C(/etc/shadow)); it is reported in RV(skipped) and as a warning.
+    (for example a link to C(/etc/shadow)); it is reported in RV(left_alone) and as a warning.
   - The C(rubymanager.session_persistence.session_storage) role calls this module; use it directly to repair
     ownership after files were copied in by hand.
 author:
@@ -81,8 +81,10 @@ sample:
   type: list
   elements: str
   sample: [".", "tenant-a/", "tenant-a/tenant-a_creds.json"]
-skipped:
-  description: Paths left alone, with the reason.
+left_alone:
+  description:
+    - Paths left alone, with the reason.
+    - Not called C(skipped), a key Ansible reserves for tasks that did not run.
   returned: always
   type: list
   elements: str
@@ -94,6 +96,7 @@ import os
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.pyversion import python_problem
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.ownership import (
     OwnershipError, fix_ownership)
 
@@ -117,8 +120,12 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # First: on an older Python the modules would fail later with an obscure error.
+    problem = python_problem('session_ownership')
+    if problem:
+        module.fail_json(msg=problem)
     path = module.params['path']
-    result = dict(changed=False, path=path, checked=0, reowned=0, sample=[], skipped=[])
+    result = dict(changed=False, path=path, checked=0, reowned=0, sample=[], left_alone=[])
     try:
         uid = resolve_id(module.params['owner'], pwd, 'owner')
         gid = resolve_id(module.params['group'], grp, 'group')
@@ -131,7 +138,7 @@ def main():
     for line in report.skipped:
         module.warn(line)
     result.update(changed=report.reowned > 0, checked=report.checked, reowned=report.reowned,
-                  sample=report.sample, skipped=report.skipped)
+                  sample=report.sample, left_alone=report.skipped)
     if module._diff and report.reowned:
         owner = '%s:%s' % (module.params['owner'], module.params['group'])
         listing = ''.join('  %s\n' % p for p in report.sample)
