@@ -74,13 +74,34 @@ _S_IFDIR = stat.S_IFDIR
 _S_IFREG = stat.S_IFREG
 _S_IFLNK = stat.S_IFLNK
 _S_IROTH = stat.S_IROTH
+_S_IXOTH = stat.S_IXOTH
 
 
-def _walk(fd, rel, ids, tally):
+def others_can_traverse(path):
+    """Whether users other than a directory's owner and group can pass through every directory from ``/`` down to
+    ``path`` (inclusive, symlinks resolved): only then is a world-readable entry inside ``path`` really exposed.
+
+    A world-readable file below a directory that others cannot traverse (a 2750 tenant directory, a 0700 parent)
+    cannot be opened by them; a world-readable directory there cannot be listed. The session walk carries this
+    flag down: a directory passes it on only when it has ``o+x`` itself.
+    """
+    current = '/'
+    for part in [''] + [p for p in os.path.realpath(path).split('/') if p]:
+        current = os.path.join(current, part)
+        try:
+            if not os.stat(current).st_mode & _S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _walk(fd, rel, ids, tally, reach=True):
     """Count files and bytes below ``fd`` and note ownership, world-readable and special entries.
 
     The hot loop of session_info (one iteration per path of every session): plain integer tests, and a path
-    string is built only for a directory or a problem.
+    string is built only for a directory or a problem. ``reach``: whether others can traverse into ``fd`` (see
+    others_can_traverse); world-readable entries count only then.
     """
     with os.scandir(fd) as it:
         entries = list(it)
@@ -99,11 +120,11 @@ def _walk(fd, rel, ids, tally):
         if fmt == _S_IFREG:
             tally.files += 1
             tally.nbytes += st.st_size
-            if check and st.st_mode & _S_IROTH:
+            if check and reach and st.st_mode & _S_IROTH:
                 tally.world_readable.append(rel + entry.name)
         elif fmt == _S_IFDIR:
             path = rel + entry.name
-            if check and st.st_mode & _S_IROTH:
+            if check and reach and st.st_mode & _S_IROTH:
                 tally.world_readable.append(path + '/')
             try:
                 child = open_dir(entry.name, dir_fd=fd)
@@ -111,7 +132,7 @@ def _walk(fd, rel, ids, tally):
                 tally.unreadable.append('%s/ (%s)' % (path, exc.strerror))
                 continue
             try:
-                _walk(child, path + '/', ids, tally)
+                _walk(child, path + '/', ids, tally, reach and bool(st.st_mode & _S_IXOTH))
             finally:
                 os.close(child)
         else:
@@ -133,10 +154,11 @@ def key_stores_in(layout, names):
     return sorted(found)
 
 
-def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now):
+def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, reach=True):
     """Report on session directory ``name`` inside the open directory ``parent_fd``.
 
-    ``ids`` is the expected ``(uid, gid)`` or None to skip the ownership and world-readable checks.
+    ``ids`` is the expected ``(uid, gid)`` or None to skip the ownership and world-readable checks. ``reach``:
+    whether others can traverse into ``parent_fd`` (world-readable paths are reported only where they can).
     Returns a dict: name, path, creds_file, creds_present, creds_valid, creds_problem, creds_age_seconds,
     creds_mtime, files, bytes, problems.
     """
@@ -157,9 +179,9 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now):
             st = os.fstat(fd)
             if ids is not None and (st.st_uid, st.st_gid) != ids:
                 tally.wrong_owner.append('./')
-            if ids is not None and st.st_mode & stat.S_IROTH:
+            if ids is not None and reach and st.st_mode & stat.S_IROTH:
                 tally.world_readable.append('./')
-            _walk(fd, '', ids, tally)
+            _walk(fd, '', ids, tally, reach and bool(st.st_mode & _S_IXOTH))
         except OSError as exc:
             tally.unreadable.append('%s (%s)' % (path, exc.strerror))
         try:
@@ -222,10 +244,11 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
                 result['problems'].append('%s: the sessions root has the wrong owner or group' % path)
             with os.scandir(root_fd) as it:
                 entries = sorted(e.name for e in it if not e.name.startswith('.') and e.is_dir(follow_symlinks=False))
+            reach = ids is not None and others_can_traverse(path)
             for name in entries:
                 if name_problem(name) or (wanted is not None and name not in wanted):
                     continue
-                info = inspect_session(root_fd, path, name, layout, creds_file, ids, now)
+                info = inspect_session(root_fd, path, name, layout, creds_file, ids, now, reach)
                 info['location'] = SESSIONS_ROOT
                 result['sessions'].append(info)
         finally:

@@ -16,8 +16,10 @@ description:
     globs as M(rubymanager.session_persistence.session_migrate)).
   - Per session it reports its name, where it is, whether its creds file is present and valid JSON, the creds
     file's age, the number of files and bytes, and the problems found, such as a wrong owner or group,
-    world-readable files, a creds file missing while key folders exist, or a session that exists in a legacy root
-    but not in the sessions root.
+    world-readable files that other users can reach, a creds file missing while key folders exist, or a session
+    that exists in a legacy root but not in the sessions root.
+  - A world-readable path counts only when other users can traverse every directory from C(/) down to it: below
+    a tenant directory with mode C(2750), or any other directory without C(o+x), nobody else can open it.
   - It never changes anything. Only metadata is read, plus each session's creds file to validate it.
 author:
   - RubyManager maintainers (@rubymanager)
@@ -62,7 +64,8 @@ options:
     default: www-data
   check_ownership:
     description:
-      - Report paths in the sessions root with another owner or group, and world-readable ones, as problems.
+      - Report paths in the sessions root with another owner or group, and world-readable ones that other users
+        can reach, as problems.
     type: bool
     default: true
   service_unit:
