@@ -226,9 +226,16 @@ service:
     env_var_ok:
       description: Whether O(service_env_var) is set to the sessions root in the unit's environment.
       type: bool
+    umask:
+      description: The unit's C(UMask=), or null when systemd does not report it.
+      type: str
+    umask_ok:
+      description: Whether that umask keeps the files the service writes from being readable by other users.
+      type: bool
   sample: {unit: whatsapp-gateway.service, found: true, user: www-data, user_ok: true, can_write: true,
            sandbox: ProtectHome=tmpfs, working_directory: /home/RubyManager/web/whatsapp.rubymanager.app,
-           working_directory_is_legacy_root: true, dropin_present: true, env_var_ok: true}
+           working_directory_is_legacy_root: true, dropin_present: true, env_var_ok: true, umask: '0027',
+           umask_ok: true}
 summary:
   description: Counts.
   returned: always
