@@ -18,7 +18,7 @@ description:
     file's age, the number of files and bytes, and the problems found, such as a wrong owner or group,
     world-readable files that other users can reach, a creds file missing while key folders exist, or a session
     that exists in a legacy root but not in the sessions root.
-  - A world-readable path counts only when other users can traverse every directory from C(/) down to it: below
+  - A world-readable path counts only when other users can traverse every directory from C(/) down to it; below
     a tenant directory with mode C(2750), or any other directory without C(o+x), nobody else can open it.
   - It never changes anything. Only metadata is read, plus each session's creds file to validate it.
 author:
