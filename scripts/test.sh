@@ -92,7 +92,7 @@ stage_molecule() {
     bash "${REPO_ROOT}/scripts/docker-host.sh" start
   fi
   bash "${REPO_ROOT}/scripts/docker-host.sh" image "$MOLECULE_IMAGE"
-  if [ -d "${REPO_ROOT}/molecule/systemd" ]; then
+  if [ -d "${REPO_ROOT}/molecule/systemd" ] || [ -d "${REPO_ROOT}/molecule/cutover" ]; then
     bash "${REPO_ROOT}/scripts/docker-host.sh" image "$MOLECULE_SYSTEMD_IMAGE" systemd
   fi
   local scenarios=()

@@ -39,7 +39,7 @@ def cut_over(host):
 
 
 def test_every_write_of_the_old_build_is_in_the_sessions_root_byte_for_byte(host, cut_over):
-    report = json.loads(host.check_output('gw-ledger-check %s --root %s' % (LEDGER, ROOT)))
+    report = json.loads(host.check_output('python3 /usr/local/lib/gw_ledger_check.py %s --root %s' % (LEDGER, ROOT)))
     assert report['mismatched'] == []
     assert report['tenants'] == sorted(cut_over) and report['fixed_loaded'] == sorted(cut_over)
     # it really wrote, every kind of write, before the stop
