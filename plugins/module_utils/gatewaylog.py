@@ -59,11 +59,11 @@ def compile_patterns(loaded, new, migrated):
                 raise PatternError('The %s pattern %r is not a valid regular expression: %s.' % (kind, pattern, exc))
             missing = [g for g in _GROUPS[kind] if g not in regex.groupindex]
             if missing:
+                groups = ', '.join('(?P<%s>...)' % g for g in missing)
+                path_hint = ' and the creds file with (?P<path>...)' if 'path' in _GROUPS[kind] else ''
                 raise PatternError('The %s pattern %r has no named group%s %s. Mark the tenant name with '
-                                   '(?P<tenant>...)%s.' % (kind, pattern, 's' if len(missing) > 1 else '',
-                                                            ', '.join('(?P<%s>...)' % g for g in missing),
-                                                            ' and the creds file with (?P<path>...)'
-                                                            if 'path' in _GROUPS[kind] else ''))
+                                   '(?P<tenant>...)%s.' % (kind, pattern, 's' if len(missing) > 1 else '', groups,
+                                                           path_hint))
             compiled[kind].append(regex)
     return compiled
 
@@ -131,10 +131,10 @@ def decide(lines, expected, root, compiled, final=False, waited=None):
         elif entry[LOADED]:
             verdict['restored'].append(tenant)
     if final:
+        within = '' if waited is None else ' within %d s' % waited
         for tenant in verdict['pending']:
             verdict['failed'].append(dict(tenant=tenant, reason='it had a valid session before, but the gateway '
-                                          'logged nothing about loading its credentials%s' % (
-                                          '' if waited is None else ' within %d s' % waited)))
+                                          'logged nothing about loading its credentials%s' % within))
         verdict['failed'].sort(key=lambda f: f['tenant'])
         verdict['pending'] = []
     return verdict
@@ -217,6 +217,6 @@ def unit_problems(unit, first, last):
                         % (unit, last.get('active_state') or 'unknown', last.get('sub_state') or '-', unit))
     elif first is not None and last.get('invocation_id') != first.get('invocation_id'):
         problems.append('service %s restarted while its log was being checked (invocation %s, then %s): it is '
-                        'crash-looping or was restarted by someone else' % (unit, first.get('invocation_id'),
-                                                                           last.get('invocation_id')))
+                        'crash-looping or was restarted by someone else'
+                        % (unit, first.get('invocation_id'), last.get('invocation_id')))
     return problems

@@ -72,8 +72,8 @@ def test_world_readable_files_below_a_closed_tenant_directory_are_not_a_problem(
     assert found['open'].startswith('4 world-readable path(s) (./, ')
     assert found['open'].endswith(', ...): session files hold private keys')
     assert found['passable'].startswith('2 world-readable path(s) (')
-    assert set(found['passable'].split(' (', 1)[1].split('):')[0].split(', ')) == {'passable_creds.json',
-                                                                                 'pre-key/1.json'}
+    named = found['passable'].split(' (', 1)[1].split('):')[0].split(', ')
+    assert set(named) == {'passable_creds.json', 'pre-key/1.json'}
     assert found['private'] == '2 world-readable path(s) (./, pre-key/): session files hold private keys'
 
 

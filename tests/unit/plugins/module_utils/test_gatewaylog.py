@@ -144,12 +144,12 @@ def test_an_unknown_tenant_that_loaded_from_the_root_counts_as_restored():
 
 
 @pytest.mark.parametrize('loaded_p, new_p, text', [
-    (['Successfully loaded (?P<tenant>\\S+'], [], "The loaded pattern 'Successfully loaded (?P<tenant>\\\\S+' is not a "
-                                                 "valid regular expression"),
+    (['Successfully loaded (?P<tenant>\\S+'], [],
+     "The loaded pattern 'Successfully loaded (?P<tenant>\\\\S+' is not a valid regular expression"),
     (['loaded (?P<tenant>\\S+)'], [], "The loaded pattern 'loaded (?P<tenant>\\\\S+)' has no named group (?P<path>...)"),
     (['loaded (?P<name>\\S+) from (?P<file>\\S+)'], [], 'has no named groups (?P<tenant>...), (?P<path>...)'),
-    (list(DEFAULT_LOADED_PATTERNS), ['QR for (\\S+)'], "The new pattern 'QR for (\\\\S+)' has no named group "
-                                                      "(?P<tenant>...). Mark the tenant name with (?P<tenant>...)."),
+    (list(DEFAULT_LOADED_PATTERNS), ['QR for (\\S+)'],
+     "The new pattern 'QR for (\\\\S+)' has no named group (?P<tenant>...). Mark the tenant name with (?P<tenant>...)."),
 ])
 def test_bad_patterns_are_named(loaded_p, new_p, text):
     with pytest.raises(PatternError) as info:
