@@ -24,7 +24,8 @@ find "$APP" -maxdepth 5 -name '*_creds.json' | sed "s|^${DEMO}/|  |" | sort
 
 deploy() {
   ansible-playbook -i "${REPO_ROOT}/scripts/local/inventory.yml" rubymanager.session_persistence.deploy \
-    -e "demo_dir=${DEMO}" -e "session_storage_owner=${owner}" -e "session_storage_group=${group}" "$@"
+    -e "demo_dir=${DEMO}" -e "session_storage_owner=${owner}" -e "session_storage_group=${group}" \
+    -e "session_migrate_state_dir=${DEMO}/state" "$@"
 }
 log "deploy, first run: prepares ${APP}/sessions and migrates every legacy session"
 deploy --diff

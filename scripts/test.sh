@@ -230,7 +230,7 @@ stage_molecule() {
   log "Molecule scenarios on a real container"
   ensure_docker
   bash "${REPO_ROOT}/scripts/docker-host.sh" image "$MOLECULE_IMAGE"
-  if [ -d "${REPO_ROOT}/molecule/systemd" ]; then
+  if [ -d "${REPO_ROOT}/molecule/systemd" ] || [ -d "${REPO_ROOT}/molecule/cutover" ]; then
     bash "${REPO_ROOT}/scripts/docker-host.sh" image "$MOLECULE_SYSTEMD_IMAGE" systemd
   fi
   local scenarios=()

@@ -16,7 +16,8 @@ REPORT_VERSION = 1
 KINDS = ('deploy', 'migrate')
 # The counts every host report carries, in this order; report_totals sums them over the hosts.
 COUNTS = ('migrated', 'files_migrated', 'bytes_migrated', 'present', 'not_found', 'invalid', 'duplicates',
-          'removed', 'lost', 'new_tenants', 'problems', 'errors')
+          'removed', 'lost', 'new_tenants', 'problems', 'errors', 'corrupt', 'repaired', 'skipped_sessions',
+          'skipped_roots')
 
 
 def _dict(value, what):
@@ -73,7 +74,13 @@ def session_report(migrate, kind='migrate', host=None, before=None, after=None, 
         'removed': list(migrate.get('removed') or []),
         'errors': list(migrate.get('errors') or []) + ([migrate['msg']] if migrate.get('failed') and migrate.get('msg') else []),
         'problems': list(after.get('problems') or []),
+        'corrupt': [dict((k, c.get(k)) for k in ('name', 'path', 'reason')) for c in migrate.get('corrupt') or []],
+        'repaired': [dict((k, r.get(k)) for k in ('name', 'renamed', 'backup')) for r in migrate.get('repaired') or []],
+        'recovered': list(migrate.get('recovered') or []),
+        'skipped_sessions': list(migrate.get('skipped_sessions') or []),
+        'skipped_roots': list(migrate.get('skipped_roots') or (before.get('skipped_roots') if before else None) or []),
         'lost': [],
+        'lost_causes': {},
         'new_tenants': [],
     }
     if kind == 'deploy' and report['ran']['report_before'] and report['ran']['report_after']:
@@ -83,6 +90,7 @@ def session_report(migrate, kind='migrate', host=None, before=None, after=None, 
             # In a dry run the sessions the migration would bring count as present.
             present_now |= set(m['name'] for m in migrated)
         report['lost'] = sorted(existed - present_now)
+        report['lost_causes'] = dict((name, _lost_cause(name, migrate, after, report)) for name in report['lost'])
         without_creds = set(s.get('name') for s in after.get('sessions') or [] if not s.get('creds_present'))
         report['new_tenants'] = sorted(set(report['not_found']) | without_creds)
     report['counts'] = dict((c, len(report[c])) for c in COUNTS if c not in ('files_migrated', 'bytes_migrated'))
@@ -90,6 +98,90 @@ def session_report(migrate, kind='migrate', host=None, before=None, after=None, 
     report['counts']['bytes_migrated'] = sum(m.get('bytes') or 0 for m in migrated)
     report['status'] = 'failed' if report['lost'] or report['errors'] or migrate.get('failed') else 'ok'
     return report
+
+
+def _lost_cause(name, migrate, after, report):
+    """Why tenant ``name``, valid before the run, has no valid session in the sessions root after it: the real
+    cause found in the results, never a guess."""
+    causes = []
+    for err in migrate.get('errors') or []:
+        if err.get('name') == name:
+            causes.append('the migration failed: %s' % err.get('msg'))
+    for sess in after.get('sessions') or []:
+        if sess.get('name') == name and sess.get('creds_problem'):
+            causes.append('its creds in the sessions root are not usable: %s' % sess['creds_problem'])
+    for item in report['corrupt']:
+        if item['name'] == name:
+            causes.append('%s is corrupt and no valid legacy copy replaced it' % item['path'])
+    for item in report['invalid']:
+        if item['name'] == name:
+            causes.append('legacy copy %s is invalid: %s' % (item['path'], item['reason']))
+    for item in report['skipped_sessions']:
+        if str(item.get('path', '')).rstrip('/').rsplit('/', 1)[-1] == name:
+            causes.append('legacy directory %s was skipped: %s' % (item['path'], item.get('reason')))
+    if not report['ran']['migrate']:
+        causes.append('session_migrate did not run (skipped by --tags or a condition)')
+    if migrate.get('failed') and migrate.get('msg') and not migrate.get('errors'):
+        causes.append('session_migrate failed: %s' % migrate['msg'])
+    if not causes:
+        causes.append('not in the sessions root after the run and the migration reported no error for it (was it '
+                      'removed or changed while deploy ran? is the gateway still running?)')
+    return '; '.join(causes)
+
+
+def summary_lines(report, mode=None):
+    """The readable summary of one host's ``session_report``: what the migrate and deploy playbooks print."""
+    if not isinstance(report, dict) or 'counts' not in report:
+        raise AnsibleFilterError('summary_lines: expected a session_report result, not %r' % (report,))
+    check = report.get('check_mode')
+    deploy = report.get('playbook') == 'deploy'
+    lines = []
+    if check:
+        lines.append('DRY RUN (--check): nothing was changed; a real run would do this.')
+    elif deploy:
+        lines.append('Sessions root %s' % report.get('sessions_root'))
+    else:
+        lines.append('Migration into %s%s' % (report.get('sessions_root'), ' (mode %s)' % mode if mode else ''))
+    migrated = report['migrated']
+    lines.append('%s (%d): %s' % ('would migrate' if check else 'migrated', len(migrated),
+                                  ', '.join(m['name'] for m in migrated) or '-'))
+    for m in migrated:
+        if m.get('source'):
+            lines.append('  %s <- %s (%s files, %s bytes)%s' % (m['name'], m['source'], m.get('files'), m.get('bytes'),
+                                                               ', old one backed up to %s' % m['backup']
+                                                               if m.get('backup') else ''))
+    lines.append('already present, kept (%d): %s' % (len(report['present']), ', '.join(report['present']) or '-'))
+    if deploy:
+        lines.append('new tenants, waiting for their first QR scan (%d): %s'
+                     % (len(report['new_tenants']), ', '.join(report['new_tenants']) or '-'))
+    else:
+        lines.append('not found in any legacy root (%d): %s' % (len(report['not_found']),
+                                                                ', '.join(report['not_found']) or '-'))
+    lines.append('invalid legacy copies skipped (%d): %s' % (len(report['invalid']), ', '.join(
+        '%s (%s)' % (i['path'], i['reason']) for i in report['invalid']) or '-'))
+    for d in report['duplicates']:
+        lines.append('duplicate: %s taken from %s, ignored %s' % (d['name'], d['used'], ', '.join(d['ignored'])))
+    for c in report['corrupt']:
+        lines.append('CORRUPT in the sessions root: %s (%s)' % (c['path'], c['reason']))
+    for r in report['repaired']:
+        lines.append('%s %s: %d file name(s) normalised (%s)' % ('would repair' if check else 'repaired', r['name'],
+                                                                 len(r.get('renamed') or []), ', '.join(
+            '%s -> %s' % (x['from'], x['to']) for x in (r.get('renamed') or [])[:3])))
+    for r in report['recovered']:
+        lines.append('interrupted run %s: %s' % (r.get('action'), r.get('name')))
+    for item in report['skipped_sessions']:
+        lines.append('legacy directory skipped: %s (%s)' % (item.get('path'), item.get('reason')))
+    if report['skipped_roots']:
+        lines.append('legacy roots not searched (%d): %s' % (len(report['skipped_roots']), ', '.join(
+            '%s (%s)' % (item.get('path'), item.get('reason')) for item in report['skipped_roots'])))
+    if report['ran']['migrate'] and (report['removed'] or mode == 'move'):
+        lines.append('%s: %s' % ('legacy copies that would be removed' if check else 'legacy copies removed',
+                                 ', '.join(report['removed']) or '-'))
+    for err in report['errors']:
+        lines.append('ERROR: %s' % (err.get('msg') if isinstance(err, dict) else err))
+    if deploy:
+        lines.append('problems (%d): %s' % (len(report['problems']), ' | '.join(report['problems']) or '-'))
+    return lines
 
 
 def report_totals(reports, failed_hosts=None):
@@ -139,4 +231,5 @@ class FilterModule(object):
             'session_report': session_report,
             'report_totals': report_totals,
             'report_document': report_document,
+            'summary_lines': summary_lines,
         }

@@ -77,6 +77,7 @@ _S_IFDIR = stat.S_IFDIR
 _S_IFREG = stat.S_IFREG
 _S_IFLNK = stat.S_IFLNK
 _S_IROTH = stat.S_IROTH
+_S_IXOTH = stat.S_IXOTH
 
 
 def _is_creds_name(name, layout):
@@ -87,12 +88,32 @@ def _is_creds_name(name, layout):
     return name == 'creds.json' if layout.creds_pattern == 'creds.json' else name.endswith('_creds.json')
 
 
-def _walk(fd, rel, ids, tally, layout=None, own_creds=None):
+def others_can_traverse(path):
+    """Whether users other than a directory's owner and group can pass through every directory from ``/`` down to
+    ``path`` (inclusive, symlinks resolved): only then is a world-readable entry inside ``path`` really exposed.
+
+    A world-readable file below a directory that others cannot traverse (a 2750 tenant directory, a 0700 parent)
+    cannot be opened by them; a world-readable directory there cannot be listed. The session walk carries this
+    flag down: a directory passes it on only when it has ``o+x`` itself.
+    """
+    current = '/'
+    for part in [''] + [p for p in os.path.realpath(path).split('/') if p]:
+        current = os.path.join(current, part)
+        try:
+            if not os.stat(current).st_mode & _S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _walk(fd, rel, ids, tally, layout=None, own_creds=None, reach=True):
     """Count files and bytes below ``fd`` and note ownership, world-readable and special entries, and files
     the gateway would load as creds other than the session's own (``own_creds``, at the top).
 
     The hot loop of session_info (one iteration per path of every session): plain integer tests, and a path
-    string is built only for a directory or a problem.
+    string is built only for a directory or a problem. ``reach``: whether others can traverse into ``fd`` (see
+    others_can_traverse); world-readable entries count only then.
     """
     with os.scandir(fd) as it:
         entries = list(it)
@@ -113,11 +134,11 @@ def _walk(fd, rel, ids, tally, layout=None, own_creds=None):
             tally.nbytes += st.st_size
             if (rel or entry.name != own_creds) and _is_creds_name(entry.name, layout):
                 tally.stray_creds.append(rel + entry.name)
-            if check and st.st_mode & _S_IROTH:
+            if check and reach and st.st_mode & _S_IROTH:
                 tally.world_readable.append(rel + entry.name)
         elif fmt == _S_IFDIR:
             path = rel + entry.name
-            if check and st.st_mode & _S_IROTH:
+            if check and reach and st.st_mode & _S_IROTH:
                 tally.world_readable.append(path + '/')
             try:
                 child = open_dir(entry.name, dir_fd=fd)
@@ -125,7 +146,7 @@ def _walk(fd, rel, ids, tally, layout=None, own_creds=None):
                 tally.unreadable.append('%s/ (%s)' % (path, exc.strerror))
                 continue
             try:
-                _walk(child, path + '/', ids, tally, layout)
+                _walk(child, path + '/', ids, tally, layout, reach=reach and bool(st.st_mode & _S_IXOTH))
             finally:
                 os.close(child)
         else:
@@ -175,13 +196,14 @@ _BACKSLASH_FIX = ('the gateway cannot find them (keys lost: messages fail to dec
                   'session_migrate (normalize_names: true)')
 
 
-def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, in_sessions_root=False):
+def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, in_sessions_root=False, reach=True):
     """Report on session directory ``name`` inside the open directory ``parent_fd``.
 
     ``ids`` is the expected ``(uid, gid)`` or None to skip the ownership and world-readable checks.
     ``in_sessions_root``: the directory is a session of the sessions root, where names with a backslash (which
     session_migrate normalises when it copies from a legacy root) are a problem, and so are files the gateway
-    would load as creds other than the session's own.
+    would load as creds other than the session's own. ``reach``: whether others can traverse into ``parent_fd``
+    (world-readable paths are reported only where they can).
     Returns a dict: name, path, creds_file, creds_present, creds_valid, creds_problem, creds_age_seconds,
     creds_mtime, files, bytes, problems.
     """
@@ -202,9 +224,10 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, 
             st = os.fstat(fd)
             if ids is not None and (st.st_uid, st.st_gid) != ids:
                 tally.wrong_owner.append('./')
-            if ids is not None and st.st_mode & stat.S_IROTH:
+            if ids is not None and reach and st.st_mode & stat.S_IROTH:
                 tally.world_readable.append('./')
-            _walk(fd, '', ids, tally, layout if in_sessions_root else None, creds)
+            _walk(fd, '', ids, tally, layout if in_sessions_root else None, creds,
+                  reach=reach and bool(st.st_mode & _S_IXOTH))
         except OSError as exc:
             tally.unreadable.append('%s (%s)' % (path, exc.strerror))
         try:
@@ -310,6 +333,7 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
                 listing = sorted((e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False))
                                  for e in it)
             entries = sorted(name for name, is_dir, _f in listing if is_dir and not name.startswith('.'))
+            reach = ids is not None and others_can_traverse(path)
             sidecars = sidecars_beside(layout, [name for name, is_dir, _f in listing if not is_dir], set(entries))
             for name, is_dir, is_file in listing:
                 if name.startswith('.') or not is_dir:
@@ -322,7 +346,8 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
                     result['problems'].append('%s: not a usable session directory: %s' % (os.path.join(path, name),
                                                                                           reason))
                     continue
-                info = inspect_session(root_fd, path, name, layout, creds_file, ids, now, in_sessions_root=True)
+                info = inspect_session(root_fd, path, name, layout, creds_file, ids, now, in_sessions_root=True,
+                                       reach=reach)
                 if name in sidecars:
                     info['problems'].append('%d file(s) beside the session folder written by an older gateway build '
                                             '(%s): %s' % (len(sidecars[name]), _sample(sidecars[name]), _BACKSLASH_FIX))

@@ -26,7 +26,7 @@ import shlex
 DROPIN_NAME = '50-session-storage.conf'
 PROPERTIES = ('Id', 'LoadState', 'ActiveState', 'User', 'Group', 'ProtectSystem', 'ProtectHome', 'ReadWritePaths',
               'ReadOnlyPaths', 'InaccessiblePaths', 'BindPaths', 'TemporaryFileSystem', 'WorkingDirectory',
-              'DropInPaths', 'Environment', 'NeedDaemonReload')
+              'DropInPaths', 'Environment', 'NeedDaemonReload', 'UMask')
 HOMES = ('/home', '/root', '/run/user')
 READ_ONLY_SYSTEM = {'yes': ('/usr', '/boot', '/efi'), 'full': ('/usr', '/boot', '/efi', '/etc')}
 
@@ -112,6 +112,15 @@ def environment(value):
     return dict(w.split('=', 1) for w in words if '=' in w)
 
 
+def umask_lets_others_read(value):
+    """Whether the ``UMask=`` property (octal, for example ``0022``) leaves files readable by other users; None when
+    systemd did not report it."""
+    try:
+        return not int(value, 8) & 0o004
+    except (TypeError, ValueError):
+        return None
+
+
 def assess_unit(props, unit, root, owner, group, env_var, legacy_roots=()):
     """Report on ``unit`` from its properties: who it runs as, whether it can write ``root``, its working
     directory, the drop-in and the environment variable. Returns ``(report, problems)``."""
@@ -134,7 +143,8 @@ def assess_unit(props, unit, root, owner, group, env_var, legacy_roots=()):
         working_directory_is_legacy_root=bool(workdir) and any(workdir.rstrip('/') == r.rstrip('/') for r in legacy_roots),
         dropin=next((d for d in dropins if d.endswith('/' + DROPIN_NAME)), None),
         env_var=env_var, env_var_value=env.get(env_var) if env_var else None,
-        need_daemon_reload=props.get('NeedDaemonReload') == 'yes')
+        need_daemon_reload=props.get('NeedDaemonReload') == 'yes', umask=props.get('UMask') or None)
+    report['umask_ok'] = umask_lets_others_read(report['umask']) is not True
     report['dropin_present'] = report['dropin'] is not None
     report['env_var_ok'] = (not env_var) or report['env_var_value'] == root
     if not report['user_ok']:
@@ -147,6 +157,9 @@ def assess_unit(props, unit, root, owner, group, env_var, legacy_roots=()):
     if env_var and not report['env_var_ok']:
         problems.append('service %s: %s is %s, not the sessions root %s' % (
             unit, env_var, 'not set' if report['env_var_value'] is None else repr(report['env_var_value']), root))
+    if not report['umask_ok']:
+        problems.append('service %s: UMask=%s lets other users read the files it writes (session keys); the '
+                        'session_storage drop-in sets UMask=0027' % (unit, report['umask']))
     if report['need_daemon_reload']:
         problems.append('service %s: its unit files changed; run systemctl daemon-reload' % unit)
     return report, problems

@@ -16,8 +16,9 @@ description:
     globs as M(rubymanager.session_persistence.session_migrate)).
   - Per session it reports its name, where it is, whether its creds file is present and valid for O(layout), the
     creds file's age, the number of files and bytes, and the problems found, such as a wrong owner or group,
-    world-readable files, a creds file missing while key folders exist, or a session that exists in a legacy root
-    but not in the sessions root.
+    world-readable files that other users can reach, a creds file missing while key folders exist, a stray creds
+    file the gateway would load as a second session, or a session that exists in a legacy root but not in the
+    sessions root.
   - Valid creds are a non-empty JSON object of at most 16 MiB; a larger creds file is reported as too large. A
     UTF-8 byte order mark at the start is valid for V(baileys_csharp) only (BaileysCSharp's C(File.ReadAllText)
     drops it; Node.js Baileys fails to parse it and starts with fresh creds, so under V(baileys_multi_file) such a
@@ -28,6 +29,8 @@ description:
     such names are expected (M(rubymanager.session_persistence.session_migrate) normalises them).
   - When the sessions root and legacy roots hold sessions of the other layout and none of O(layout), a problem
     names the O(layout) value to use; when they hold both, a warning names the sessions of the other layout.
+  - A world-readable path counts only when other users can traverse every directory from C(/) down to it; below
+    a tenant directory with mode C(2750), or any other directory without C(o+x), nobody else can open it.
   - It never changes anything. Only metadata is read, plus each session's creds file to validate it.
 author:
   - RubyManager maintainers (@rubymanager)
@@ -72,7 +75,8 @@ options:
     default: www-data
   check_ownership:
     description:
-      - Report paths in the sessions root with another owner or group, and world-readable ones, as problems.
+      - Report paths in the sessions root with another owner or group, and world-readable ones that other users
+        can reach, as problems.
     type: bool
     default: true
   service_unit:
@@ -235,9 +239,16 @@ service:
     env_var_ok:
       description: Whether O(service_env_var) is set to the sessions root in the unit's environment.
       type: bool
+    umask:
+      description: The unit's C(UMask=), or null when systemd does not report it.
+      type: str
+    umask_ok:
+      description: Whether that umask keeps the files the service writes from being readable by other users.
+      type: bool
   sample: {unit: whatsapp-gateway.service, found: true, user: www-data, user_ok: true, can_write: true,
            sandbox: ProtectHome=tmpfs, working_directory: /home/RubyManager/web/whatsapp.rubymanager.app,
-           working_directory_is_legacy_root: true, dropin_present: true, env_var_ok: true}
+           working_directory_is_legacy_root: true, dropin_present: true, env_var_ok: true, umask: '0027',
+           umask_ok: true}
 summary:
   description: Counts.
   returned: always

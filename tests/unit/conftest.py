@@ -5,6 +5,10 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+import shutil
+import tempfile
+
 import pytest
 
 _SUMMARIES = []
@@ -13,6 +17,16 @@ _SUMMARIES = []
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: a long fault-injection test (still part of ansible-test units; '
                                        'deselect locally with -m "not slow")')
+
+
+@pytest.fixture
+def reachable_tmp():
+    """A temporary directory that other users can reach (every directory from / down to it has o+x; it is 0711),
+    unlike pytest's tmp_path (below a 0700 directory): for checks of what others can really read."""
+    path = tempfile.mkdtemp(prefix='sp-reachable-', dir='/tmp')
+    os.chmod(path, 0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ def test_dropin_holds_only_the_needed_change(host, unit):
     assert (f.user, f.group, f.mode) == ('root', 'root', 0o644)
     lines = f.content_string.splitlines()
     assert 'Environment=WHATSAPP_SESSIONS_ROOT=%s' % root in lines
+    assert 'UMask=0027' in lines
     assert [x for x in lines if x.startswith(SANDBOX_KEYS)] == sandbox
 
 
@@ -63,8 +64,9 @@ def test_unit_file_itself_untouched(host, unit):
 @pytest.mark.parametrize('unit', sorted(UNITS))
 def test_effective_settings(host, unit):
     root, protect_home = UNITS[unit][0], UNITS[unit][2]
-    show = host.check_output('systemctl show -p ProtectHome,Environment,NeedDaemonReload %s.service' % unit)
+    show = host.check_output('systemctl show -p ProtectHome,Environment,NeedDaemonReload,UMask %s.service' % unit)
     assert 'ProtectHome=%s' % protect_home in show.splitlines()
+    assert 'UMask=0027' in show.splitlines()
     assert 'NeedDaemonReload=no' in show.splitlines()
     assert 'WHATSAPP_SESSIONS_ROOT=%s' % root in show
 
@@ -78,6 +80,8 @@ def test_unit_writes_its_sessions_and_sees_only_what_it_saw_before(host, unit):
     got = probe(host, unit, root)
     assert got['user'] == 'www-data'
     assert got['env'] == root
+    # UMask=0027: what the service writes is not readable by other users
+    assert host.file('%s/probe-%s.txt' % (root, unit)).mode == 0o640
     for key, value in seen.items():
         assert got[key] == value, key
 

@@ -69,6 +69,12 @@ def root(tmp_path):
     return mkdir(tmp_path / 'sessions')
 
 
+@pytest.fixture
+def open_root(reachable_tmp):
+    """A sessions root (2751) that other users can traverse, so world-readable paths in it can be exposed."""
+    return mkdir(os.path.join(reachable_tmp, 'sessions'), 0o2751)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the sessions root
 
@@ -177,8 +183,11 @@ def test_wrong_owner_and_group_detected(root):
     assert not any('owner' in p for p in result['problems'])
 
 
-def test_more_than_three_paths_are_sampled(root):
+def test_more_than_three_paths_are_sampled(open_root):
+    root = open_root
     path, files, nbytes = make_session(root, 't', prekeys=6)
+    os.chmod(path, 0o2751)
+    os.chmod(os.path.join(path, 'pre-key'), 0o2751)
     for i in range(6):
         os.chmod(os.path.join(path, 'pre-key', '%d.json' % i), 0o644)
     info = audit(str(root), [], BAILEYS_CSHARP, ids=IDS, now=NOW)['sessions'][0]
@@ -188,8 +197,12 @@ def test_more_than_three_paths_are_sampled(root):
     assert flagged[0].endswith('session files hold private keys')
 
 
-def test_world_readable_files_and_directories_flagged(root):
+def test_world_readable_files_and_directories_flagged(open_root):
+    """World-readable paths that other users can reach: every directory above them has o+x."""
+    root = open_root
     path, files, nbytes = make_session(root, 't')
+    for rel in ('', 'pre-key', 'session'):
+        os.chmod(os.path.join(path, rel), 0o2751)
     os.chmod(os.path.join(path, 't_creds.json'), 0o644)
     os.chmod(os.path.join(path, 'session', 'deep'), 0o755)
     os.chmod(os.path.join(path, 'pre-key', '0.json'), 0o604)
@@ -208,9 +221,10 @@ def test_world_readable_files_and_directories_flagged(root):
     assert result['problems'] == []
 
 
-def test_world_readable_session_directory_itself_flagged(root):
+def test_world_readable_session_directory_itself_flagged(open_root):
     """The tenant directory should be 2750 like its sub-directories; o+r on it is flagged as ``./``."""
-    path, files, nbytes = make_session(root, 't')
+    path, files, nbytes = make_session(open_root, 't')
+    root = open_root
     os.chmod(path, 0o755)
     info = audit(str(root), [], BAILEYS_CSHARP, ids=IDS, now=NOW)['sessions'][0]
     assert '1 world-readable path(s) (./): session files hold private keys' in info['problems']

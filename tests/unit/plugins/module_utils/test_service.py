@@ -92,3 +92,16 @@ def test_missing_unit_and_pending_reload():
     dummy, problems = assess_unit(parse_show(show(NeedDaemonReload='yes')), 'gw.service', ROOT, 'www-data',
                                   'www-data', '')
     assert problems == ['service gw.service: its unit files changed; run systemctl daemon-reload']
+
+
+def test_umask_that_lets_others_read_is_flagged():
+    report, problems = assess_unit(parse_show(show(UMask='0022')), 'gw.service', ROOT, 'www-data', 'www-data', '')
+    assert report['umask'] == '0022' and report['umask_ok'] is False
+    assert problems == ['service gw.service: UMask=0022 lets other users read the files it writes (session keys); '
+                        'the session_storage drop-in sets UMask=0027']
+    for mask in ('0027', '0077', '0007'):
+        report, problems = assess_unit(parse_show(show(UMask=mask)), 'gw.service', ROOT, 'www-data', 'www-data', '')
+        assert report['umask_ok'] is True and problems == [], mask
+    # systemd that does not report it: nothing to say
+    report, problems = assess_unit(parse_show(show()), 'gw.service', ROOT, 'www-data', 'www-data', '')
+    assert report['umask'] is None and report['umask_ok'] is True and problems == []

@@ -9,6 +9,7 @@ __metaclass__ = type
 import grp
 import json
 import os
+import pathlib
 import pwd
 
 import pytest
@@ -56,17 +57,22 @@ def report_only(result):
 
 
 @pytest.fixture
-def tree(tmp_path):
-    """``data/sessions`` with a few sessions and problems, ``data/legacy`` with legacy copies."""
-    data = tmp_path / 'data'
+def tree(reachable_tmp):
+    """``data/sessions`` with a few sessions and problems, ``data/legacy`` with legacy copies. Other users can
+    traverse down to ``good/pre-key/`` (o+x, not o+r), so its world-readable file is exposed."""
+    data = pathlib.Path(reachable_tmp) / 'data'
     root, legacy = data / 'sessions', data / 'legacy'
     root.mkdir(parents=True)
+    for path in (data, root):
+        os.chmod(str(path), 0o751)
     make_session(root, 'good')
     make_session(root, 'lost', creds=None)
     make_session(root, 'empty', creds=b'')
     (root / 'onboarding').mkdir()
     os.chmod(str(root / 'onboarding'), 0o2750)
     os.chmod(str(root / 'good' / 'pre-key' / '1.json'), 0o644)
+    os.chmod(str(root / 'good'), 0o2751)
+    os.chmod(str(root / 'good' / 'pre-key'), 0o2751)
     os.mkfifo(str(root / 'good' / 'pipe'))
     os.symlink(str(legacy), str(root / 'good' / 'escape'))
     make_session(legacy / 'r1', 'old')
