@@ -11,7 +11,7 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.rubymanager.session_persistence.plugins.filter.report import (
-    FilterModule, report_document, report_totals, session_report)
+    FilterModule, report_document, report_totals, session_report, summary_lines)
 
 ROOT = '/home/RubyManager/web/whatsapp.rubymanager.app/sessions'
 
@@ -39,7 +39,7 @@ def test_migrate_report_lists_and_counts_what_the_module_did():
     assert [m['name'] for m in r['migrated']] == ['a', 'b']
     assert r['counts'] == {'migrated': 2, 'files_migrated': 5, 'bytes_migrated': 320, 'present': 1, 'not_found': 1,
                            'invalid': 1, 'duplicates': 1, 'removed': 1, 'lost': 0, 'new_tenants': 0, 'problems': 0,
-                           'errors': 0}
+                           'errors': 0, 'corrupt': 0, 'repaired': 0, 'skipped_sessions': 0, 'skipped_roots': 0}
     assert r['status'] == 'ok'
     json.dumps(r)  # what the playbook writes must be plain JSON
 
@@ -108,4 +108,46 @@ def test_bad_input_names_the_value(call, message):
 
 
 def test_filters_are_registered():
-    assert set(FilterModule().filters()) == {'session_report', 'report_totals', 'report_document'}
+    assert set(FilterModule().filters()) == {'session_report', 'report_totals', 'report_document', 'summary_lines'}
+
+
+def test_a_lost_tenant_is_reported_with_the_cause_found_in_the_results():
+    before = info(sessions=[('corrupted', True, True)], legacy=[('failed', True), ('corrupted', True)])
+    after = info(sessions=[('corrupted', True, False)])
+    after['sessions'][0]['creds_problem'] = 'creds file is not JSON (Expecting value: line 1 column 1)'
+    migrate = migrate_result(errors=[{'name': 'failed', 'path': '/old/failed/x',
+                                      'msg': '/old/failed/x: changed while being migrated'}],
+                             corrupt=[{'name': 'corrupted', 'path': ROOT + '/corrupted/corrupted_creds.json',
+                                       'reason': 'creds file is not JSON'}])
+    r = session_report(migrate, kind='deploy', before=before, after=after, root=ROOT)
+    assert r['lost'] == ['corrupted', 'failed']
+    assert 'changed while being migrated' in r['lost_causes']['failed']
+    assert 'not usable: creds file is not JSON' in r['lost_causes']['corrupted']
+    assert 'corrupted_creds.json is corrupt' in r['lost_causes']['corrupted']
+    assert r['counts']['corrupt'] == 1 and r['status'] == 'failed'
+    # With no error anywhere the message says so instead of pointing at errors that do not exist.
+    quiet = session_report(migrate_result(), kind='deploy', before=info(sessions=[('gone', True, True)]),
+                           after=info(), root=ROOT)
+    assert quiet['lost'] == ['gone'] and 'reported no error for it' in quiet['lost_causes']['gone']
+
+
+def test_summary_lines_show_what_was_skipped_repaired_and_corrupt():
+    migrate = migrate_result(
+        migrated=[{'name': 'a', 'source': '/old/a', 'dest': ROOT + '/a', 'files': 3, 'bytes': 300,
+                   'backup': '/var/lib/x/backup/a.1'}],
+        skipped_sessions=[{'path': '/old/caf\\xe9', 'reason': 'its name is not valid UTF-8'}],
+        skipped_roots=[{'path': '/old/missing', 'reason': 'does not exist'}],
+        repaired=[{'name': 'r', 'renamed': [{'from': 'pre-key\\7.json', 'to': 'pre-key/7.json'}], 'backup': '/b'}],
+        corrupt=[{'name': 'c', 'path': ROOT + '/c/c_creds.json', 'reason': 'creds file is not JSON'}],
+        removed=['/old/a'])
+    lines = summary_lines(session_report(migrate, kind='migrate', root=ROOT, check_mode=True), mode='move')
+    text = '\n'.join(lines)
+    assert lines[0].startswith('DRY RUN') and 'would migrate (1): a' in text
+    assert '  a <- /old/a (3 files, 300 bytes), old one backed up to /var/lib/x/backup/a.1' in text
+    assert 'legacy directory skipped: /old/caf\\xe9 (its name is not valid UTF-8)' in text
+    assert 'legacy roots not searched (1): /old/missing (does not exist)' in text
+    assert 'would repair r: 1 file name(s) normalised (pre-key\\7.json -> pre-key/7.json)' in text
+    assert 'CORRUPT in the sessions root: %s/c/c_creds.json (creds file is not JSON)' % ROOT in text
+    assert 'legacy copies that would be removed: /old/a' in text
+    with pytest.raises(AnsibleFilterError):
+        summary_lines({'not': 'a report'})
