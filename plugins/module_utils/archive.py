@@ -63,6 +63,9 @@ ARCHIVE_RE = re.compile(r'^sessions-(\d{8}T\d{6}Z)(?:-(\d+))?\.tar(?:\.gz)?$')
 # Sessions up to this size are spooled in memory, bigger ones in an unnamed file in the backup directory.
 SPOOL_MEMORY = 32 * 1024 * 1024
 RETRY_DELAY = 0.5
+# A file or directory changed less than this before a session is read counts as changing (file times come
+# from a coarse clock, so a write in the same tick as the read would not move them).
+RACY_NS = 50 * 1000 * 1000
 # Largest manifest accepted when reading an archive (about 200 bytes per file: 1 million files).
 MAX_MANIFEST_BYTES = 256 * 1024 * 1024
 RDWR_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_CLOEXEC
@@ -241,10 +244,12 @@ def read_session(root_fd, root_path, name, spool, retries=3, after_file=None, de
     emptied first) and return a ``SessionSnapshot``.
 
     Nothing is followed: a symlink, FIFO, socket, device or a file with more than one hard link is listed in
-    ``skipped`` and never opened. When anything changed while it was read (a file's inode, size, mtime or ctime,
-    or a directory's entries), the session is read again, up to ``retries`` more times, then SessionChanged is
-    raised. ``after_file(parts)`` is called after each file was read (a seam for the tests, which change the
-    session at that moment). Raises SessionError/OSError when the session cannot be read.
+    ``skipped`` and never opened. The session counts as changed, and is read again (up to ``retries`` more
+    times, then SessionChanged is raised), when any file or directory differs between the start and the end of
+    the read (inode, size, mtime, ctime, entries), or was changed so shortly before the read started
+    (``RACY_NS``) that a change in the same clock tick would not show in its times.
+    ``after_file(parts)`` is called after each file was read (a seam for the tests, which change the session at
+    that moment). Raises SessionError/OSError when the session cannot be read.
     """
     attempt = 0
     while True:
@@ -262,6 +267,7 @@ def read_session(root_fd, root_path, name, spool, retries=3, after_file=None, de
 
 def _read_once(root_fd, root_path, name, spool, after_file):
     path = os.path.join(root_path, name)
+    started = time.time_ns()
     before = lstat_at(root_fd, name)
     if before is None:
         raise SessionError(path, 'vanished while the backup ran')
@@ -280,6 +286,7 @@ def _read_once(root_fd, root_path, name, spool, after_file):
         if (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
             raise SessionChanged(path)
         _read_dir(fd, (name,), st, path, members, skipped, spool, after_file)
+        _recheck(fd, path, members, started - RACY_NS)
     finally:
         os.close(fd)
     return members, skipped
@@ -323,9 +330,36 @@ def _read_dir(fd, parts, st_before, path, members, skipped, spool, after_file):
         else:
             skipped.append({'path': child_path, 'reason': 'is a %s; not backed up (never followed or opened)'
                                                           % kind_of(mode)})
-    after = os.fstat(fd)
-    if not same_dir_version(after, st_before):
-        raise SessionChanged(path)
+
+
+def _recheck(top_fd, path, members, quiet_since):
+    """After the whole session was read: every directory and file must be exactly what was read, and none may
+    have changed after ``quiet_since`` (timestamps come from a coarse clock: a write in the same tick as the
+    read would not move them). Then the snapshot is the session as it was at one moment."""
+    fds = {members[0].parts: top_fd}
+    try:
+        for member in members:
+            parts = member.parts
+            display = os.path.join(os.path.dirname(path), *parts)
+            if member.kind == 'dir':
+                if parts not in fds:
+                    try:
+                        fds[parts] = open_dir(parts[-1], dir_fd=fds[parts[:-1]])
+                    except OSError:
+                        raise SessionChanged(display)
+                st = os.fstat(fds[parts])
+                if not same_dir_version(st, member.st):
+                    raise SessionChanged(display)
+            else:
+                st = lstat_at(fds[parts[:-1]], parts[-1])
+                if st is None or not stat.S_ISREG(st.st_mode) or not same_version(st, member.st):
+                    raise SessionChanged(display)
+            if st.st_ctime_ns >= quiet_since or st.st_mtime_ns >= quiet_since:
+                raise SessionChanged(display)
+    finally:
+        for parts, fd in fds.items():
+            if len(parts) > 1:
+                os.close(fd)
 
 
 def _read_file(dir_fd, name, est, parts, path, spool):
@@ -523,13 +557,24 @@ def write_checksum(dir_fd, archive_name, sha256):
 
 
 def archive_name(prefix, stamp, compress, exists):
-    """A free archive file name ``<prefix><stamp>[-n].tar[.gz]``; ``exists(name)`` tells a taken one."""
+    """A free archive file name ``<prefix><stamp>[-n].tar[.gz]`` that sorts after every taken name of the same
+    second (so the retention never takes a new archive for an old one); ``exists(name)`` tells a taken one."""
     suffix = '.tar.gz' if compress else '.tar'
+    free = None
     for attempt in range(1000):
         name = '%s%s%s%s' % (prefix, stamp, '' if not attempt else '-%d' % attempt, suffix)
-        if not exists(name) and not exists(name + CHECKSUM_SUFFIX):
-            return name
-    raise BackupError('no free archive name for %s%s' % (prefix, stamp))
+        other = '%s%s%s%s' % (prefix, stamp, '' if not attempt else '-%d' % attempt,
+                              '.tar' if compress else '.tar.gz')
+        taken = exists(name) or exists(name + CHECKSUM_SUFFIX) or exists(other)
+        if taken:
+            free = None
+        elif free is None:
+            free = name
+        if attempt >= 50 and free is not None:
+            break
+    if free is None:
+        raise BackupError('no free archive name for %s%s' % (prefix, stamp))
+    return free
 
 
 def short_component(text, limit=200):
