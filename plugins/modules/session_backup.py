@@ -36,7 +36,7 @@ options:
       - Directory on the host that holds the archives. It is created when missing (owner root, mode 0700);
         an existing one must be a real directory owned by the user running the task, and group and other
         permissions are removed from it.
-      - It must not be inside O(path): the service user could read or replace the archives there.
+      - It must not be inside O(path), where the service user could read or replace the archives.
     type: path
     default: /var/backups/rubymanager-sessions
   sessions:
