@@ -320,6 +320,10 @@ def _read_dir(fd, parts, st_before, path, members, skipped, spool, after_file):
             finally:
                 os.close(sub)
         elif stat.S_ISREG(mode):
+            if len(parts) == 1 and name == CREDS_STAGED:
+                skipped.append({'path': child_path, 'reason': 'is a creds file staged by an interrupted restore; '
+                                                              'not backed up (the archive it came from has it)'})
+                continue
             if est.st_nlink > 1:
                 skipped.append({'path': child_path, 'reason': 'has %d hard links; not backed up (its other name may '
                                                               'be outside the sessions root)' % est.st_nlink})

@@ -21,7 +21,9 @@ Order of the work, and why:
 
 So at no moment does a creds file exist below the root other than ``<root>/<tenant>/<creds>``, and a crash
 leaves each tenant either as it was, restored, or without a creds file (the state a re-run repairs), plus at
-most ``.staging-*`` directories, which the next run removes.
+most ``.staging-*`` directories, which the next run removes. The crash tests kill the process at each step
+through ``safecopy.fault_point`` (phases ``restore-stage``, ``restore-flushed``, ``restore-saved``,
+``restore-aside``, ``restore-swapped``, ``restore-in-place`` and ``cleanup``).
 
 Plain Python, no Ansible imports.
 """
@@ -42,8 +44,8 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.ba
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
     DEFAULT_LAYOUT, MAX_CREDS_BYTES, creds_problem, get_layout)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    CREATE_FLAGS, LockTimeout, SessionError, acquire_lock, lstat_at, open_dir, read_file_at, rmtree_at,
-    syncfs_available)
+    CREATE_FLAGS, LockTimeout, SessionError, acquire_lock, fault_point, lstat_at, open_dir, read_file_at,
+    rmtree_at, syncfs_available)
 
 DEFAULT_STATE_DIR = '/var/lib/rubymanager/session_persistence'
 LOCK_NAME = 'session_migrate.lock'
@@ -323,6 +325,7 @@ def _run(dest, root_fd, verified, names, force, uid, gid, backup_dir, check_mode
                     backup_path = None
                     if plan['action'] == 'replace':
                         backup_path = _save_replaced(dest, root_fd, bdir_fd, backup_dir, plan, verified)
+                        fault_point('restore-saved')
                     _swap_in(dest, root_fd, plan, stage, use_exchange)
                 except (OSError, SessionError, arc.BackupError) as exc:
                     path = getattr(exc, 'path', None) or getattr(exc, 'filename', None) or os.path.join(dest,
@@ -449,6 +452,7 @@ def _extract(dest, root_fd, verified, plans, uid, gid, use_syncfs):
             arc.flush(root_fd, True)
         else:
             os.fsync(root_fd)
+        fault_point('restore-flushed')
     except BaseException:
         _close_fds(current)
         for stage in staged.values():
@@ -524,6 +528,7 @@ def _write_file(dir_fd, file_name, fileobj, entry, uid, gid, display, parts, use
         os.utime(fd, ns=(entry['mtime_ns'], entry['mtime_ns']))
         if not use_syncfs:
             os.fsync(fd)
+        fault_point('restore-stage')
     finally:
         os.close(fd)
 
@@ -609,6 +614,7 @@ def _swap_in(dest, root_fd, plan, stage, use_exchange):
                 raise
         stage['done'] = True
         os.fsync(root_fd)
+        fault_point('restore-swapped')
         st = lstat_at(root_fd, name)
         mine = os.fstat(top)
         if st is None or (st.st_dev, st.st_ino) != (mine.st_dev, mine.st_ino):
@@ -621,6 +627,7 @@ def _swap_in(dest, root_fd, plan, stage, use_exchange):
         os.utime(top, ns=(entry['mtime_ns'], entry['mtime_ns']))
         os.fsync(top)
         os.fsync(root_fd)
+        fault_point('restore-in-place')
         if aside is not None:
             rmtree_at(root_fd, aside, os.path.join(dest, aside))
             os.fsync(root_fd)
@@ -639,6 +646,7 @@ def _swap_out(root_fd, plan, stage, use_exchange):
         if had_creds:
             os.rename(plan['creds'], CREDS_REPLACED, src_dir_fd=old, dst_dir_fd=old)
             os.fsync(old)
+            fault_point('restore-aside')
         try:
             if use_exchange and exchange(root_fd, stage['staging'], name):
                 return stage['staging']
