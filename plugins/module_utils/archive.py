@@ -54,12 +54,13 @@ DEFAULT_BACKUP_DIR = '/var/backups/rubymanager-sessions'
 MANIFEST_NAME = '.rubymanager-manifest.json'
 MANIFEST_FORMAT = 'rubymanager.session_persistence.backup'
 MANIFEST_VERSION = 1
-ARCHIVE_PREFIX = 'sessions-'
+ARCHIVE_PREFIX = 'sessions-'     # archives of every tenant
+PARTIAL_PREFIX = 'tenants-'      # archives of named tenants (-e tenants=...)
 REPLACED_PREFIX = 'replaced-'
 CHECKSUM_SUFFIX = '.sha256'
 TEMP_PREFIX = '.tmp-'
 STAMP_FORMAT = '%Y%m%dT%H%M%SZ'
-ARCHIVE_RE = re.compile(r'^sessions-(\d{8}T\d{6}Z)(?:-(\d+))?\.tar(?:\.gz)?$')
+ARCHIVE_RE = re.compile(r'^(sessions|tenants)-(\d{8}T\d{6}Z)(?:-(\d+))?\.tar(?:\.gz)?$')
 # Sessions up to this size are spooled in memory, bigger ones in an unnamed file in the backup directory.
 SPOOL_MEMORY = 32 * 1024 * 1024
 RETRY_DELAY = 0.5
@@ -593,13 +594,14 @@ def short_component(text, limit=200):
 
 def archive_sort_key(name):
     match = ARCHIVE_RE.match(name)
-    return (match.group(1), int(match.group(2) or 0)) if match else None
+    return (match.group(2), int(match.group(3) or 0)) if match else None
 
 
-def list_archives(dir_fd):
-    """Names of the ``sessions-*.tar[.gz]`` regular files in the open backup directory, oldest first."""
+def list_archives(dir_fd, prefix=ARCHIVE_PREFIX):
+    """Names of the ``<prefix><time>.tar[.gz]`` regular files in the open backup directory, oldest first
+    (``sessions-`` archives hold every tenant, ``tenants-`` archives named tenants)."""
     with os.scandir(dir_fd) as it:
-        names = [entry.name for entry in it if ARCHIVE_RE.match(entry.name)
+        names = [entry.name for entry in it if entry.name.startswith(prefix) and ARCHIVE_RE.match(entry.name)
                  and entry.is_file(follow_symlinks=False)]
     return sorted(names, key=archive_sort_key)
 

@@ -147,9 +147,11 @@ def backup(path, backup_dir=arc.DEFAULT_BACKUP_DIR, sessions=None, layout=DEFAUL
 def _run(path, root_fd, backup_dir, dir_fd, dir_changes, sessions, layout, creds_file, keep, compress, retries,
          check_mode, want_diff, after_file):
     names, not_found, skipped = select_tenants(root_fd, path, sessions)
-    existing = arc.list_archives(dir_fd) if dir_fd is not None else []
+    # Archives of named tenants have their own prefix and retention: they never push out a full backup.
+    prefix = arc.ARCHIVE_PREFIX if sessions is None else arc.PARTIAL_PREFIX
+    existing = arc.list_archives(dir_fd, prefix) if dir_fd is not None else []
     stamp = time.strftime(arc.STAMP_FORMAT, time.gmtime())
-    name = arc.archive_name(arc.ARCHIVE_PREFIX, stamp, compress,
+    name = arc.archive_name(prefix, stamp, compress,
                             lambda n: dir_fd is not None and lstat_at(dir_fd, n) is not None)
     result = {
         'changed': True, 'archive': os.path.join(backup_dir, name),

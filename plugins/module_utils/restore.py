@@ -35,7 +35,6 @@ import errno
 import grp
 import os
 import pwd
-import stat
 import time
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils import archive as arc

@@ -12,7 +12,8 @@ module: session_backup
 short_description: Back up the WhatsApp Web gateway sessions into a verified tar archive
 version_added: 0.1.0
 description:
-  - Writes one archive of the sessions root O(path) (or of the tenants in O(sessions)) into O(backup_dir).
+  - Writes one archive of the sessions root O(path) into O(backup_dir), named C(sessions-<UTC time>.tar.gz);
+    with O(sessions), an archive of those tenants named C(tenants-<UTC time>.tar.gz).
   - The archive is a POSIX (pax) tar file, gzip-compressed by default, that C(tar) can list and extract by hand.
     It keeps owners and groups (ids and names), modes including the setgid bit, and modification times.
   - Its last member C(.rubymanager-manifest.json) lists the tenants and every file with its size and SHA-256.
@@ -58,8 +59,10 @@ options:
     type: str
   keep:
     description:
-      - How many C(sessions-*) archives to keep in O(backup_dir), this one included; older ones are removed
-        with their checksum files. V(0) keeps every archive.
+      - How many archives of the same kind to keep in O(backup_dir), this one included (C(sessions-*) archives
+        of every tenant and C(tenants-*) archives of named tenants are counted apart, so a backup of a few
+        tenants never removes a full one); older ones are removed with their checksum files. V(0) keeps every
+        archive.
       - Nothing is removed when a session could not be backed up.
       - Archives written by M(rubymanager.session_persistence.session_restore) (C(replaced-*)) are never removed.
     type: int

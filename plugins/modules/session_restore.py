@@ -34,7 +34,9 @@ options:
     required: true
   archive:
     description:
-      - The archive to restore from. By default the newest C(sessions-*.tar.gz) (or C(.tar)) in O(backup_dir).
+      - The archive to restore from. By default the newest C(sessions-*.tar.gz) (or C(.tar)) in O(backup_dir),
+        an archive of every tenant; name C(tenants-*) archives (backups of named tenants) and C(replaced-*)
+        archives (sessions a restore replaced) here.
       - An archive in another directory is verified the same way (with its C(.sha256) file when there is one).
     type: path
   backup_dir:

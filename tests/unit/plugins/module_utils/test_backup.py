@@ -176,28 +176,31 @@ def test_a_session_that_keeps_changing_is_reported_and_the_others_are_kept(root,
 
 
 def test_a_live_writer_never_gives_a_torn_file(root, tmp_path):
-    """A thread rewrites a 256 KiB key file in place, all 'A' or all 'B', while backups run: each archived copy
-    is one whole version, or the session is reported."""
+    """A thread rewrites a 64 KiB key file in place, all 'A' or all 'B' (one pwrite each, as a database page
+    write), while backups run: each archived copy is one whole version, or the session is reported. (A writer
+    that stops half-way through its own update leaves a torn file on disk; no backup can tell that from a
+    finished write, which is why the playbook can stop the gateway.)"""
     path = str(root / 'tenant-a' / 'store.db')
-    size = 256 * 1024
+    size = 64 * 1024
     with open(path, 'wb') as handle:
         handle.write(b'A' * size)
     stop = threading.Event()
 
     def writer():
         fill = b'B'
-        with open(path, 'r+b', buffering=0) as handle:
+        fd = os.open(path, os.O_WRONLY)
+        try:
             while not stop.is_set():
-                for offset in range(0, size, 4096):
-                    handle.seek(offset)
-                    handle.write(fill * 4096)
+                os.pwrite(fd, fill * size, 0)
                 fill = b'A' if fill == b'B' else b'B'
+        finally:
+            os.close(fd)
 
     thread = threading.Thread(target=writer)
     thread.start()
     outcomes = []
     try:
-        for run in range(6):
+        for _run in range(6):
             try:
                 result = backup(str(root), str(tmp_path / 'b'), sessions=['tenant-a'], retries=1, keep=0)
             except BackupFailed as exc:
@@ -272,6 +275,14 @@ def test_named_tenants_and_missing_ones(root, tmp_path):
     result = backup(str(root), str(tmp_path / 'b'), sessions=['tenant-a', 'tenant-gone'])
     assert [t['name'] for t in result['tenants']] == ['tenant-a']
     assert result['not_found'] == ['tenant-gone']
+    assert os.path.basename(result['archive']).startswith('tenants-')
+
+
+def test_backups_of_named_tenants_never_push_out_full_ones(root, tmp_path):
+    backups = str(tmp_path / 'b')
+    full = [backup(str(root), backups, keep=2)['archive'] for _run in range(2)]
+    partial = [backup(str(root), backups, keep=2, sessions=['tenant-a'])['archive'] for _run in range(3)]
+    assert all(os.path.exists(path) for path in full + partial[1:]) and not os.path.exists(partial[0])
 
 
 def test_an_invalid_session_is_backed_up_and_marked(root, tmp_path):

@@ -162,6 +162,7 @@ def test_the_newest_archive_is_used_by_default(world):
     (root / 'tenant-a' / 'pre-key' / 'added.json').write_bytes(b'{"late": 1}')
     time.sleep(arc.RACY_NS / 1e9 * 2)
     newer = backup(str(root), str(world['backups']))
+    backup(str(root), str(world['backups']), sessions=['tenant-b'])  # a later backup of another tenant only
     shutil.rmtree(str(root / 'tenant-a'))
     result = run(world, sessions=['tenant-a'])
     assert result['archive'] == newer['archive'] != world['archive']
