@@ -411,7 +411,11 @@ def _tarinfo(name, kind, st=None, size=0):
         info.uid, info.gid = st.st_uid, st.st_gid
         info.uname, info.gname = user_name(st.st_uid), group_name(st.st_gid)
         seconds, rest = divmod(st.st_mtime_ns, 1000000000)
-        info.mtime = seconds if not rest else st.st_mtime_ns / 1e9
+        info.mtime = seconds
+        if rest:
+            # the exact time in the pax header (a float would round it), which GNU tar applies to the nanosecond
+            info.mtime = st.st_mtime_ns / 1e9
+            info.pax_headers = {'mtime': '%d.%09d' % (seconds, rest)}
     return info
 
 
