@@ -876,7 +876,6 @@ def verify_fd(fd, display, tenants=None, checksum=None):
     return VerifiedArchive(display, manifest, entries, reader.sha256)
 
 
-
 def parse_manifest(data, display):
     if data is None:
         raise ArchiveError(display, 'it has no manifest (%s); it was not written by session_backup' % MANIFEST_NAME)

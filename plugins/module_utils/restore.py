@@ -326,9 +326,9 @@ def _run(dest, root_fd, verified, names, force, uid, gid, backup_dir, check_mode
                         backup_path = _save_replaced(dest, root_fd, bdir_fd, backup_dir, plan, verified)
                         fault_point('restore-saved')
                     _swap_in(dest, root_fd, plan, stage, use_exchange)
-                except (OSError, SessionError, arc.BackupError) as exc:
-                    path = getattr(exc, 'path', None) or getattr(exc, 'filename', None) or os.path.join(dest,
-                                                                                                       plan['name'])
+                except (OSError, SessionError, arc.BackupError, arc.ArchiveError) as exc:
+                    path = (getattr(exc, 'path', None) or getattr(exc, 'filename', None)
+                            or os.path.join(dest, plan['name']))
                     result['errors'].append({'name': plan['name'], 'path': path, 'msg': '%s: %s' % (
                         os.path.join(dest, plan['name']), getattr(exc, 'reason', None) or exc.strerror or exc)})
                     continue
