@@ -38,6 +38,7 @@ import pwd
 import re
 import socket
 import stat
+import sys
 import tarfile
 import tempfile
 import time
@@ -419,17 +420,43 @@ def _tarinfo(name, kind, st=None, size=0):
     return info
 
 
+class Entry(object):
+    """One member of a manifest, kept compact in memory (an archive may list hundreds of thousands of files).
+    Read like the JSON object it is written as: ``entry['type']``, ``entry.get('size')``."""
+    __slots__ = ('path', 'type', 'mode', 'uid', 'gid', 'user', 'group', 'mtime_ns', 'size', 'sha256')
+    KEYS = frozenset(__slots__)
+
+    def __init__(self, **fields):
+        for key in self.__slots__:
+            value = fields.get(key)
+            if isinstance(value, str) and key in ('type', 'mode', 'user', 'group'):
+                value = sys.intern(value)
+            setattr(self, key, value)
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def get(self, key, default=None):
+        value = getattr(self, key, None)
+        return default if value is None else value
+
+    def as_dict(self):
+        return dict((key, getattr(self, key)) for key in self.__slots__ if getattr(self, key) is not None)
+
+
 def manifest_entry(member):
     st = member.st
-    entry = {
-        'path': display_path(member.parts), 'type': member.kind, 'mode': '%04o' % stat.S_IMODE(st.st_mode),
-        'uid': st.st_uid, 'gid': st.st_gid, 'user': user_name(st.st_uid), 'group': group_name(st.st_gid),
-        'mtime_ns': st.st_mtime_ns,
-    }
-    if member.kind == 'file':
-        entry['size'] = member.size
-        entry['sha256'] = member.sha256
-    return entry
+    return Entry(path=display_path(member.parts), type=member.kind, mode='%04o' % stat.S_IMODE(st.st_mode),
+                 uid=st.st_uid, gid=st.st_gid, user=user_name(st.st_uid), group=group_name(st.st_gid),
+                 mtime_ns=st.st_mtime_ns, size=member.size if member.kind == 'file' else None,
+                 sha256=member.sha256 if member.kind == 'file' else None)
+
+
+def _entry_hook(obj):
+    """json object_hook: manifest entries become compact Entry objects as they are parsed."""
+    if 'path' in obj and 'type' in obj and set(obj) <= Entry.KEYS:
+        return Entry(**obj)
+    return obj
 
 
 class ArchiveWriter(object):
@@ -450,12 +477,14 @@ class ArchiveWriter(object):
             else:
                 spool.seek(member.offset)
                 self.tar.addfile(_tarinfo(name, 'file', member.st, member.size), spool)
+            self.tar.members = []  # tarfile keeps every TarInfo otherwise: memory would grow with the files
             self.entries.append(manifest_entry(member))
 
     def finish(self, manifest):
         """Write the manifest (``entries`` are filled in) as the last member and close the tar stream."""
         manifest = dict(manifest, entries=self.entries)
-        data = json.dumps(manifest, indent=1, sort_keys=True).encode('ascii')
+        data = json.dumps(manifest, sort_keys=True, default=Entry.as_dict).replace(
+            '}, {"gid"', '},\n{"gid"').encode('ascii')
         info = _tarinfo(MANIFEST_NAME, 'file', size=len(data))
         info.mode = 0o600
         info.mtime = int(time.time())
@@ -722,6 +751,7 @@ class ArchiveReader(object):
                 seen.add(parts)
                 fileobj = tar.extractfile(member) if member.isreg() else None
                 yield parts, member, fileobj
+                tar.members = []  # read sequentially: no need to keep every TarInfo
         finally:
             tar.close()
         try:
@@ -759,9 +789,13 @@ class VerifiedArchive(object):
         self.entries = entries
         self.tenants = manifest['tenants']
         self.sha256 = sha256
+        self.by_tenant = {}
+        for parts, entry in entries.items():
+            self.by_tenant.setdefault(parts[0], []).append((parts, entry))
+        manifest['entries'] = None  # kept once, in ``entries``
 
     def tenant_entries(self, name):
-        return [(parts, entry) for parts, entry in self.entries.items() if parts[0] == name]
+        return self.by_tenant.get(name, [])
 
 
 def open_archive(path):
@@ -826,41 +860,45 @@ def verify_fd(fd, display, tenants=None, checksum=None):
             read_member_data(fileobj, display, parts, chunks.append)
             manifest_data = b''.join(chunks)
             continue
-        info = {'type': 'dir' if member.isdir() else 'file', 'mode': member.mode, 'uid': member.uid,
-                'gid': member.gid}
+        size, sha256 = None, None
         if member.isreg():
-            info['size'], info['sha256'] = read_member_data(fileobj, display, parts, None)
-            if info['size'] != member.size:
+            size, sha256 = read_member_data(fileobj, display, parts, None)
+            if size != member.size:
                 raise ArchiveError(display, 'member %r is truncated' % member.name)
-        found[parts] = info
+        # compact: a path string and a tuple per member (an archive may hold hundreds of thousands of files)
+        found[display_path(parts)] = ('dir' if member.isdir() else 'file', member.mode, member.uid, member.gid,
+                                      size, sha256)
     if checksum is not None and reader.sha256 != checksum:
         raise ArchiveError(display, 'its SHA-256 is %s but %s%s records %s: the file is corrupted or was changed '
                                     'after the backup' % (reader.sha256, display, CHECKSUM_SUFFIX, checksum))
     manifest = parse_manifest(manifest_data, display)
+    manifest_data = None
     entries = {}
     for entry in manifest['entries']:
         parts = tuple(entry['path'].split('/'))
         if parts in entries:
             raise ArchiveError(display, 'its manifest lists %r twice' % entry['path'])
         entries[parts] = entry
-    missing = sorted(set(entries) - set(found))
-    extra = sorted(set(found) - set(entries))
+    missing = sorted(parts for parts in entries if display_path(parts) not in found)
+    extra = sorted(tuple(path.split('/')) for path in set(found) - set(display_path(parts) for parts in entries))
     if missing or extra:
         raise ArchiveError(display, 'it does not match its manifest: %s' % '; '.join(
             ([('missing from the archive: %s' % ', '.join(display_path(p) for p in missing[:5]))] if missing else [])
             + ([('not in the manifest: %s' % ', '.join(display_path(p) for p in extra[:5]))] if extra else [])))
     for parts in sorted(entries):
-        entry, info = entries[parts], found[parts]
+        entry = entries[parts]
+        kind, mode, uid, gid, size, sha256 = found.pop(display_path(parts))
         what = display_path(parts)
-        if entry['type'] != info['type']:
-            raise ArchiveError(display, 'member %r is a %s, the manifest says %s' % (what, info['type'], entry['type']))
-        if info['type'] == 'file' and (entry.get('size') != info['size'] or entry.get('sha256') != info['sha256']):
+        if entry['type'] != kind:
+            raise ArchiveError(display, 'member %r is a %s, the manifest says %s' % (what, kind, entry['type']))
+        if kind == 'file' and (entry.get('size') != size or entry.get('sha256') != sha256):
             raise ArchiveError(display, 'member %r does not match its manifest: size %s, SHA-256 %s (the manifest '
                                         'says size %s, SHA-256 %s); the archive is corrupted'
-                               % (what, info['size'], info['sha256'], entry.get('size'), entry.get('sha256')))
-        if int(entry['mode'], 8) != info['mode'] or entry['uid'] != info['uid'] or entry['gid'] != info['gid']:
+                               % (what, size, sha256, entry.get('size'), entry.get('sha256')))
+        if int(entry['mode'], 8) != mode or entry['uid'] != uid or entry['gid'] != gid:
             raise ArchiveError(display, 'member %r has other owner or mode than its manifest entry' % what)
-        if len(parts) > 1 and entries.get(parts[:-1], {}).get('type') != 'dir':
+        parent = entries.get(parts[:-1]) if len(parts) > 1 else None
+        if len(parts) > 1 and (parent is None or parent['type'] != 'dir'):
             raise ArchiveError(display, 'member %r has no directory entry for its parent' % what)
         if parts[0] not in manifest['tenants']:
             raise ArchiveError(display, 'member %r belongs to no tenant of the manifest' % what)
@@ -880,7 +918,7 @@ def parse_manifest(data, display):
     if data is None:
         raise ArchiveError(display, 'it has no manifest (%s); it was not written by session_backup' % MANIFEST_NAME)
     try:
-        manifest = json.loads(data.decode('utf-8'))
+        manifest = json.loads(data.decode('utf-8'), object_hook=_entry_hook)
     except ValueError as exc:
         raise ArchiveError(display, 'its manifest is not valid JSON (%s)' % exc)
     if not isinstance(manifest, dict) or manifest.get('format') != MANIFEST_FORMAT:
@@ -899,7 +937,7 @@ def parse_manifest(data, display):
                 or '\x00' in creds:
             raise ArchiveError(display, 'its manifest gives tenant %r the creds file name %r' % (name, creds))
     for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get('path'), str) \
+        if not isinstance(entry, Entry) or not isinstance(entry.get('path'), str) \
                 or entry.get('type') not in ('dir', 'file') or not isinstance(entry.get('mtime_ns'), int) \
                 or not isinstance(entry.get('uid'), int) or not isinstance(entry.get('gid'), int) \
                 or not isinstance(entry.get('mode'), str) or not re.match(r'^[0-7]{3,5}$', entry['mode']):
