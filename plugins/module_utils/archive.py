@@ -31,6 +31,7 @@ import binascii
 import errno
 import grp
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -502,14 +503,23 @@ def tenant_summary(snapshot, creds_name, creds_ok, problem):
     }
 
 
-def creds_state(snapshot, spool, creds_name):
+# layouts.creds_problem takes the layout as a second argument in newer versions of the collection's core.
+_CREDS_TAKES_LAYOUT = len(inspect.signature(creds_problem).parameters) > 1
+
+
+def creds_problem_of(data, layout):
+    """Why the bytes ``data`` are not valid creds for ``layout`` (layouts.creds_problem), or None."""
+    return creds_problem(data, layout) if _CREDS_TAKES_LAYOUT else creds_problem(data)
+
+
+def creds_state(snapshot, spool, creds_name, layout):
     """``(valid, problem)`` of the creds file in a snapshot (read from the spool, not from disk again)."""
     for member in snapshot.members:
         if member.kind == 'file' and len(member.parts) == 2 and member.parts[1] == creds_name:
             if member.size > MAX_CREDS_BYTES:
                 return False, 'creds file is larger than %d bytes' % MAX_CREDS_BYTES
             spool.seek(member.offset)
-            problem = creds_problem(spool.read(member.size))
+            problem = creds_problem_of(spool.read(member.size), layout)
             return problem is None, problem
     return False, 'no creds file %s' % creds_name
 
@@ -542,7 +552,7 @@ def write_archive(dir_fd, dir_path, final_name, root_fd, root_path, names, layou
                         failed.append({'name': name, 'path': exc.path, 'msg': str(exc)})
                         continue
                     creds_name = creds_filename(layout, name, creds_file)
-                    creds_ok, problem = creds_state(snapshot, spool, creds_name)
+                    creds_ok, problem = creds_state(snapshot, spool, creds_name, layout)
                     writer.add_snapshot(snapshot, spool)
                     tenants[name] = tenant_summary(snapshot, creds_name, creds_ok, problem)
                     skipped.extend(snapshot.skipped)

@@ -35,15 +35,15 @@ import errno
 import grp
 import os
 import pwd
+import stat
 import time
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils import archive as arc
-from ansible_collections.rubymanager.session_persistence.plugins.module_utils import discovery
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.backup import open_sessions_root
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
-    DEFAULT_LAYOUT, MAX_CREDS_BYTES, creds_problem, get_layout)
+    DEFAULT_LAYOUT, MAX_CREDS_BYTES, get_layout)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    CREATE_FLAGS, LockTimeout, SessionError, acquire_lock, fault_point, lstat_at, open_dir, read_file_at,
+    CREATE_FLAGS, LockTimeout, SessionError, acquire_lock, fault_point, kind_of, lstat_at, open_dir, read_file_at,
     rmtree_at, syncfs_available)
 
 DEFAULT_STATE_DIR = '/var/lib/rubymanager/session_persistence'
@@ -166,8 +166,42 @@ class _NullSpool(object):
         self.pos += len(data)
 
 
-def describe(state):
-    return {discovery.ABSENT: 'absent', discovery.EMPTY: 'an empty directory'}.get(state, state)
+# States of ``<root>/<tenant>`` before a restore.
+ABSENT = 'absent'
+EMPTY = 'an empty directory'
+NOT_DIR = 'not a directory'
+INVALID = 'invalid'
+VALID = 'valid'
+
+
+def tenant_state(root_fd, name, creds, layout):
+    """``(state, problem)`` of ``<root>/<name>``, read without following anything: the creds file (one small
+    file) is read and validated; nothing else."""
+    st = lstat_at(root_fd, name)
+    if st is None:
+        return ABSENT, None
+    if not stat.S_ISDIR(st.st_mode):
+        return NOT_DIR, 'is a %s' % kind_of(st.st_mode)
+    fd = open_dir(name, dir_fd=root_fd)
+    try:
+        creds_st = lstat_at(fd, creds)
+        if creds_st is None:
+            with os.scandir(fd) as it:
+                empty = next(iter(it), None) is None
+            return (EMPTY, None) if empty else (INVALID, 'no creds file %s' % creds)
+        if not stat.S_ISREG(creds_st.st_mode):
+            return INVALID, 'creds file %s is a %s' % (creds, kind_of(creds_st.st_mode))
+        problem = arc.creds_problem_of(read_file_at(fd, creds, MAX_CREDS_BYTES), layout)
+    finally:
+        os.close(fd)
+    return (INVALID, problem) if problem is not None else (VALID, None)
+
+
+def archive_layout(verified):
+    try:
+        return get_layout(verified.manifest.get('layout') or DEFAULT_LAYOUT)
+    except ValueError:
+        return get_layout(DEFAULT_LAYOUT)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -362,23 +396,13 @@ def _plan(dest, root_fd, verified, name, force):
     summary = verified.tenants[name]
     creds = summary['creds']
     plan = {'name': name, 'creds': creds}
-    state, _creds_st = discovery.dest_state(root_fd, name, creds)
-    if state == discovery.NOT_DIR:
-        return dict(plan, action='error', previous='not a directory',
-                    reason='%s exists but is not a directory (or is a symlink); not touched'
-                           % os.path.join(dest, name))
-    if state in (discovery.ABSENT, discovery.EMPTY):
-        return dict(plan, action='restore', previous=describe(state))
-    problem = None
-    if state == discovery.VALID:
-        session_fd = open_dir(name, dir_fd=root_fd)
-        try:
-            problem = creds_problem(read_file_at(session_fd, creds, MAX_CREDS_BYTES))
-        finally:
-            os.close(session_fd)
-    else:
-        problem = 'no usable creds file %s' % creds
-    if problem is not None:
+    state, problem = tenant_state(root_fd, name, creds, archive_layout(verified))
+    if state == NOT_DIR:
+        return dict(plan, action='error', previous=NOT_DIR,
+                    reason='%s exists but is not a directory (%s); not touched' % (os.path.join(dest, name), problem))
+    if state in (ABSENT, EMPTY):
+        return dict(plan, action='restore', previous=state)
+    if state == INVALID:
         return dict(plan, action='replace', previous='invalid (%s)' % problem)
     snapshot = arc.read_session(root_fd, dest, name, _NullSpool(), retries=1)
     current = dict((m.parts, (m.kind, m.size, m.sha256)) for m in snapshot.members)
@@ -579,11 +603,7 @@ def _save_replaced(dest, root_fd, bdir_fd, backup_dir, plan, verified):
     stamp = time.strftime(arc.STAMP_FORMAT, time.gmtime())
     final = arc.archive_name('%s%s-' % (arc.REPLACED_PREFIX, arc.short_component(name)), stamp, True,
                              lambda n: lstat_at(bdir_fd, n) is not None)
-    try:
-        layout = get_layout(verified.manifest.get('layout') or DEFAULT_LAYOUT)
-    except ValueError:
-        layout = get_layout(DEFAULT_LAYOUT)
-    written, failed = arc.write_archive(bdir_fd, backup_dir, final, root_fd, dest, [name], layout,
+    written, failed = arc.write_archive(bdir_fd, backup_dir, final, root_fd, dest, [name], archive_layout(verified),
                                         creds_file=plan['creds'], compress=True, retries=3,
                                         extra={'replaced_by_restore_of': verified.path})
     if failed:
