@@ -236,6 +236,7 @@ log_positions:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.pyversion import python_problem
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.gatewaylog import (
     DEFAULT_LOADED_PATTERNS, DEFAULT_MIGRATED_PATTERNS, DEFAULT_NEW_PATTERNS, PatternError, compile_patterns,
     file_positions, read_files, unit_problems, watch)
@@ -296,6 +297,10 @@ def main():
         required_if=[('log_source', 'journald', ('service_unit',)), ('log_source', 'files', ('log_files',))],
         supports_check_mode=True,
     )
+    # First: on an older Python the modules would fail later with an obscure error.
+    problem = python_problem('gateway_log_check')
+    if problem:
+        module.fail_json(msg=problem)
     params = module.params
     root = params['sessions_root'].rstrip('/') or '/'
     unit = unit_name(params['service_unit']) if params['service_unit'] else None

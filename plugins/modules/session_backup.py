@@ -218,6 +218,7 @@ stale_temp:
 '''
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.pyversion import python_problem  # noqa: E402
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.archive import (  # noqa: E402
     DEFAULT_BACKUP_DIR, ArchiveError, BackupError)
@@ -241,6 +242,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # First: on an older Python the modules would fail later with an obscure error.
+    problem = python_problem('session_backup')
+    if problem:
+        module.fail_json(msg=problem)
     params = module.params
     try:
         result = backup(params['path'], backup_dir=params['backup_dir'], sessions=params['sessions'],

@@ -190,6 +190,7 @@ stale_staging:
 '''
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.pyversion import python_problem  # noqa: E402
 
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.archive import (  # noqa: E402
     DEFAULT_BACKUP_DIR, ArchiveError, BackupError)
@@ -212,6 +213,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    # First: on an older Python the modules would fail later with an obscure error.
+    problem = python_problem('session_restore')
+    if problem:
+        module.fail_json(msg=problem)
     params = module.params
     try:
         result = restore(params['dest'], archive=params['archive'], backup_dir=params['backup_dir'],
