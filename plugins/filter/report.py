@@ -148,8 +148,8 @@ def summary_lines(report, mode=None):
     for m in migrated:
         if m.get('source'):
             backup = ', old one backed up to %s' % m['backup'] if m.get('backup') else ''
-            lines.append('  %s <- %s (%s files, %s bytes)%s' % (m['name'], m['source'], m.get('files'), m.get('bytes'),
-                                                               backup))
+            fields = (m['name'], m['source'], m.get('files'), m.get('bytes'), backup)
+            lines.append('  %s <- %s (%s files, %s bytes)%s' % fields)
     lines.append('already present, kept (%d): %s' % (len(report['present']), ', '.join(report['present']) or '-'))
     if deploy:
         lines.append('new tenants, waiting for their first QR scan (%d): %s'
