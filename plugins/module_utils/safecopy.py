@@ -31,6 +31,7 @@ __metaclass__ = type
 
 import errno
 import fcntl
+import importlib
 import os
 import signal
 import stat
@@ -291,13 +292,20 @@ def acquire_lock(dest_fd, name, timeout, display, create=True):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The layers above, re-exported so that ``safecopy.<name>`` keeps working for existing callers. Imported last:
-# they import the primitives above from this module.
-# pylint: disable=wrong-import-position,unused-import
+# The layers above, still reachable as ``safecopy.<name>`` for existing callers, imported on first use (they
+# import the primitives above from this module, so importing them here at load time would be circular).
 
-from ansible_collections.rubymanager.session_persistence.plugins.module_utils.session_scan import (  # noqa: E402
-    DirItem, FileItem, OverlapError, SessionPlan, list_sidecars, scan_session)
-from ansible_collections.rubymanager.session_persistence.plugins.module_utils.staging_copy import (  # noqa: E402
-    STAGED_DISPLAY, CopySettings, copy_plan, hash_sources, hash_tree, verify_copy)
-from ansible_collections.rubymanager.session_persistence.plugins.module_utils.verified_removal import (  # noqa: E402
-    remove_verified)
+_LAYERS = dict(
+    (name, layer) for layer, names in (
+        ('session_scan', ('DirItem', 'FileItem', 'OverlapError', 'SessionPlan', 'list_sidecars', 'scan_session')),
+        ('staging_copy', ('STAGED_DISPLAY', 'CopySettings', 'copy_plan', 'hash_sources', 'hash_tree', 'verify_copy')),
+        ('verified_removal', ('remove_verified',)),
+    ) for name in names)
+
+
+def __getattr__(name):
+    layer = _LAYERS.get(name)
+    if layer is None:
+        raise AttributeError('module %r has no attribute %r' % (__name__, name))
+    module = importlib.import_module(__name__.rsplit('.', 1)[0] + '.' + layer)
+    return getattr(module, name)

@@ -10,8 +10,6 @@ import json
 import os
 import subprocess
 
-import pytest
-
 from conftest import GATEWAY_USER, files_below, sessions_root
 
 BOM = b'\xef\xbb\xbf'

@@ -9,8 +9,6 @@ __metaclass__ = type
 import os
 import shutil
 
-import pytest
-
 from conftest import GATEWAY_USER, files_below, sessions_root
 
 BOM = b'\xef\xbb\xbf'
