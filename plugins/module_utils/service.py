@@ -184,7 +184,7 @@ COMMENTS = {
     'hide-home': ('The unit has ProtectHome=true, which leaves no way to reach anything under {home}.',
                   'Instead of it: /home, /root and /run/user are empty, read-only tmpfs (mode 0000 like '
                   'ProtectHome=true,', '{home} 0711: traversable, not listable) and only the sessions root is bound in.'),
-    'bind': ('{why}: the sessions root is bound into it.',),
+    'bind': ('{why}',),
     'read-write': ('The unit sees the sessions root read-only ({why}): only the root is made writable.',),
     'none': ("Nothing in the unit's sandbox keeps it from writing the sessions root: no sandbox setting is changed.",),
 }
@@ -258,7 +258,8 @@ def plan_dropin(props, root, env_var=''):
                 props.get('TemporaryFileSystem', '').split())):
             access = 'hide-home'
         elif protect == 'tmpfs':
-            access, why = 'bind', 'The unit has ProtectHome=tmpfs, an empty %s' % home
+            # (the comment as earlier versions of the role wrote it: an unchanged drop-in needs no restart)
+            access, why = 'bind', 'The unit has ProtectHome=tmpfs: the sessions root is bound into its empty %s.' % home
         elif protect == 'read-only':
             access, why = 'read-write', 'ProtectHome=read-only'
         else:
@@ -270,7 +271,7 @@ def plan_dropin(props, root, env_var=''):
         else:
             access = 'none'
     if access in ('none', 'read-write') and any(_covers(t, root) for t in tmpfs):
-        access, why = 'bind', "The unit's TemporaryFileSystem= hides the sessions root"
+        access, why = 'bind', "The unit's TemporaryFileSystem= hides the sessions root: it is bound in."
     readonly = _deepest(_paths(props.get('ReadOnlyPaths', '')), root)
     if access == 'none' and readonly >= 0:
         access, why = 'read-write', 'ReadOnlyPaths='
