@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, RubyManager maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Benchmark session_migrate and session_info against cp -a, cp -a + sync, rsync -a and ansible.builtin.copy.
+"""Benchmark session_migrate, session_info and the whole deploy playbook against cp -a, cp -a + sync, rsync -a and
+ansible.builtin.copy.
 
 Run it through ``bash benchmarks/run.sh [options]`` (it prepares the venv and the collection path); running
 ``python benchmarks/bench.py`` outside that script hands over to it. See benchmarks/README.md.
@@ -30,7 +31,8 @@ MIGRATE = 'rubymanager.session_persistence.session_migrate'
 INFO = 'rubymanager.session_persistence.session_info'
 
 # Run order inside one repetition; every variant runs once per repetition, so the variants alternate.
-VARIANTS = ('cp', 'cp_sync', 'rsync', 'ansible_copy', 'migrate_check', 'migrate_first', 'migrate_noop', 'session_info')
+VARIANTS = ('cp', 'cp_sync', 'rsync', 'ansible_copy', 'migrate_check', 'migrate_first', 'migrate_noop', 'session_info',
+            'deploy_first', 'deploy_noop')
 LABELS = {
     'cp': 'cp -a',
     'cp_sync': 'cp -a + sync (durable baseline)',
@@ -40,14 +42,17 @@ LABELS = {
     'migrate_first': 'session_migrate, first run',
     'migrate_noop': 'session_migrate, no-op re-run',
     'session_info': 'session_info (dest + legacy root)',
+    'deploy_first': 'deploy playbook, first run',
+    'deploy_noop': 'deploy playbook, no-op re-run',
 }
+DEPLOY = 'rubymanager.session_persistence.deploy'
 # Comparisons without a target that take minutes per run on large trees (see --slow-max-files).
 SLOW = ('rsync', 'ansible_copy')
 # Ratio each variant is judged by, and the target (None = no target, figure for information).
 BASELINE = {
     'cp': ('cp', None), 'cp_sync': ('cp_sync', None), 'rsync': ('cp_sync', None), 'ansible_copy': ('cp_sync', None),
-    'migrate_first': ('cp_sync', 1.5), 'migrate_noop': ('cp', 0.25), 'migrate_check': ('cp', 0.25),
-    'session_info': ('cp', 0.25),
+    'migrate_first': ('cp_sync', 1.2), 'migrate_noop': ('cp', 0.25), 'migrate_check': ('cp', 0.25),
+    'session_info': ('cp', 0.25), 'deploy_first': ('cp_sync', 1.3), 'deploy_noop': ('cp', 0.5),
 }
 
 
@@ -162,7 +167,7 @@ class Bench(object):
         figures = {}
         if variant in ('cp', 'cp_sync', 'rsync', 'ansible_copy', 'migrate_check'):
             remove(out)
-        if variant == 'migrate_first':
+        if variant in ('migrate_first', 'deploy_first'):
             remove(dest)
         if variant in ('cp', 'cp_sync', 'rsync'):
             if variant == 'rsync' and not self.have_rsync:
@@ -172,6 +177,11 @@ class Bench(object):
                     'cp_sync': ['sh', '-c', 'cp -a "$1" "$2" && sync', 'sh', legacy, out],
                     'rsync': ['rsync', '-a', legacy + '/', out + '/']}[variant]
             figures['seconds'], figures['tree_rss_kb'] = timed(argv, rss_file=os.path.join(w, 'rss.tree'))
+        elif variant in ('deploy_first', 'deploy_noop'):
+            settle(drop)
+            seconds, tree_kb, module_kb, res = self.deploy(dest, legacy)
+            figures.update(seconds=seconds, tree_rss_kb=tree_kb, module_rss_kb=module_kb)
+            self.check_deploy(variant, res, nsessions)
         elif variant == 'ansible_copy':
             os.mkdir(out)
             settle(drop)
@@ -191,6 +201,47 @@ class Bench(object):
             figures.update(seconds=seconds, tree_rss_kb=tree_kb, module_rss_kb=module_kb)
             self.check_result(variant, res, nsessions)
         return figures
+
+    def deploy(self, dest, legacy):
+        """Run the whole ``deploy`` playbook on localhost with ``dest`` as the sessions root and ``legacy`` as the
+        only legacy root; returns (seconds, ansible tree KB, largest module KB, the json callback's document)."""
+        log = os.path.join(self.workdir, 'rss.log')
+        if os.path.exists(log):
+            os.unlink(log)
+        inventory = os.path.join(self.workdir, 'inventory.json')
+        with open(inventory, 'w') as handle:
+            json.dump({'whatsapp_gateways': {'hosts': {'localhost': {
+                'ansible_connection': 'local', 'ansible_python_interpreter': WRAPPER,
+                'session_storage_root': dest, 'session_storage_owner': self.user, 'session_storage_group': self.group,
+                'session_migrate_legacy_roots': [legacy]}}}}, handle)
+        env = dict(os.environ, BENCH_RSS_LOG=log, BENCH_REAL_PYTHON=sys.executable,
+                   ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='json', ANSIBLE_NOCOLOR='1',
+                   ANSIBLE_HOST_KEY_CHECKING='0', ANSIBLE_RETRY_FILES_ENABLED='0')
+        out = os.path.join(self.workdir, 'deploy-out.json')
+        with open(out, 'w') as handle:
+            seconds, tree_kb = timed(['ansible-playbook', '-i', inventory, DEPLOY], env=env, stdout=handle,
+                                     rss_file=log + '.tree')
+        with open(out) as handle:
+            doc = json.load(handle)
+        module_kb = 0
+        with open(log) as handle:
+            for line in handle:
+                module_kb = max(module_kb, json.loads(line)['maxrss_kb'])
+        return seconds, tree_kb, module_kb, doc
+
+    @staticmethod
+    def check_deploy(variant, doc, nsessions):
+        """The playbook ran without failure and migrated every session (first run) or changed nothing."""
+        stats = doc['stats']['localhost']
+        migrated = None
+        for play in doc['plays']:
+            for task in play['tasks']:
+                if task['task']['name'] == 'Migrate the legacy sessions into the sessions root':
+                    migrated = len(task['hosts']['localhost'].get('migrated', []))
+        ok = stats['failures'] == 0 and stats['unreachable'] == 0 and (
+            migrated == nsessions if variant == 'deploy_first' else (stats['changed'] == 0 and migrated == 0))
+        if not ok:
+            raise RuntimeError('%s: unexpected result: stats %s, migrated %s' % (variant, stats, migrated))
 
     @staticmethod
     def check_result(variant, res, nsessions):

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmark session_migrate and session_info against cp -a, cp -a + sync, rsync -a and ansible.builtin.copy.
+# Benchmark session_migrate, session_info and the whole deploy playbook against cp -a, cp -a + sync, rsync -a and
+# ansible.builtin.copy.
 #
 #   bash benchmarks/run.sh                 200x150 and 2000x150, three alternating repetitions
 #   bash benchmarks/run.sh --quick         small sizes, one repetition (smoke run)

@@ -196,7 +196,8 @@ _BACKSLASH_FIX = ('the gateway cannot find them (keys lost: messages fail to dec
                   'session_migrate (normalize_names: true)')
 
 
-def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, in_sessions_root=False, reach=True):
+def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, in_sessions_root=False, reach=True,
+                    creds_only=False):
     """Report on session directory ``name`` inside the open directory ``parent_fd``.
 
     ``ids`` is the expected ``(uid, gid)`` or None to skip the ownership and world-readable checks.
@@ -204,6 +205,8 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, 
     session_migrate normalises when it copies from a legacy root) are a problem, and so are files the gateway
     would load as creds other than the session's own. ``reach``: whether others can traverse into ``parent_fd``
     (world-readable paths are reported only where they can).
+    ``creds_only``: read the creds file and list the top of the directory, nothing below it (no tree walk, so
+    ``files`` and ``bytes`` are None and nothing is checked but the creds file).
     Returns a dict: name, path, creds_file, creds_present, creds_valid, creds_problem, creds_age_seconds,
     creds_mtime, files, bytes, problems.
     """
@@ -226,8 +229,11 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, 
                 tally.wrong_owner.append('./')
             if ids is not None and reach and st.st_mode & stat.S_IROTH:
                 tally.world_readable.append('./')
-            _walk(fd, '', ids, tally, layout if in_sessions_root else None, creds,
-                  reach=reach and bool(st.st_mode & _S_IXOTH))
+            if creds_only:
+                tally.top_level.extend(os.listdir(fd))
+            else:
+                _walk(fd, '', ids, tally, layout if in_sessions_root else None, creds,
+                      reach=reach and bool(st.st_mode & _S_IXOTH))
         except OSError as exc:
             tally.unreadable.append('%s (%s)' % (path, exc.strerror))
         try:
@@ -259,8 +265,8 @@ def inspect_session(parent_fd, parent_path, name, layout, creds_file, ids, now, 
     finally:
         os.close(fd)
     info['creds_valid'] = info['creds_present'] and info['creds_problem'] is None
-    info['files'] = tally.files
-    info['bytes'] = tally.nbytes
+    info['files'] = None if creds_only else tally.files
+    info['bytes'] = None if creds_only else tally.nbytes
     problems = info['problems']
     if info['creds_problem']:
         problems.append(info['creds_problem'])
@@ -312,8 +318,14 @@ def _check_other_entry(root_fd, path, name, is_dir, is_file, layout, result):
                                   % (full, len(tally.stray_creds), _sample(tally.stray_creds)))
 
 
-def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now=None):
-    """Inspect the sessions root ``path`` and the legacy roots; return the session_info result dict."""
+def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now=None, creds_only=False):
+    """Inspect the sessions root ``path`` and the legacy roots; return the session_info result dict.
+
+    ``creds_only``: which sessions exist and whether their creds files are valid, without walking the session
+    trees (see ``inspect_session``); ownership is not checked (``ids`` is ignored) and hidden directories at the
+    top of the sessions root are not searched for stray creds files."""
+    if creds_only:
+        ids = None
     now = time.time() if now is None else now
     result = dict(sessions_root=path, exists=False, sessions=[], legacy_sessions=[], legacy_only=[], problems=[],
                   legacy_roots=[], skipped_roots=[], warnings=[])
@@ -337,7 +349,8 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
             sidecars = sidecars_beside(layout, [name for name, is_dir, _f in listing if not is_dir], set(entries))
             for name, is_dir, is_file in listing:
                 if name.startswith('.') or not is_dir:
-                    _check_other_entry(root_fd, path, name, is_dir, is_file, layout, result)
+                    if not creds_only:
+                        _check_other_entry(root_fd, path, name, is_dir, is_file, layout, result)
                     continue
                 if wanted is not None and name not in wanted:
                     continue
@@ -347,7 +360,7 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
                                                                                           reason))
                     continue
                 info = inspect_session(root_fd, path, name, layout, creds_file, ids, now, in_sessions_root=True,
-                                       reach=reach)
+                                       reach=reach, creds_only=creds_only)
                 if name in sidecars:
                     info['problems'].append('%d file(s) beside the session folder written by an older gateway build '
                                             '(%s): %s' % (len(sidecars[name]), _sample(sidecars[name]), _BACKSLASH_FIX))
@@ -378,7 +391,8 @@ def audit(path, legacy_roots, layout, creds_file=None, ids=None, names=None, now
                     result['problems'].append('%s: legacy root not inspected (%s)' % (cand.root.path, exc.strerror))
                     continue
                 try:
-                    info = inspect_session(parent_fd, cand.root.path, name, layout, creds_file, None, now)
+                    info = inspect_session(parent_fd, cand.root.path, name, layout, creds_file, None, now,
+                                           creds_only=creds_only)
                 finally:
                     os.close(parent_fd)
                 info['location'] = LEGACY

@@ -54,9 +54,14 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.la
     DEFAULT_LAYOUT, creds_filename, get_layout)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.names import check_session_name
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, STAGED_DISPLAY, CopySettings, OverlapError, SessionError, acquire_lock,
-    copy_plan, fault_point, hash_sources, lstat_at, open_dir, os_error, read_file_at, remove_verified, rmtree_at,
-    same_version, scan_session, syncfs, verify_copy)
+    O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, SessionError, acquire_lock, fault_point, lstat_at, open_dir, os_error,
+    read_file_at, rmtree_at, same_version, syncfs)
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.session_scan import (
+    OverlapError, scan_session)
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.staging_copy import (
+    STAGED_DISPLAY, CopySettings, copy_plan, hash_sources, verify_copy)
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.verified_removal import (
+    remove_verified)
 
 DEFAULT_STATE_DIR = '/var/lib/rubymanager/session_persistence'
 LOCK_NAME = 'session_migrate.lock'
@@ -500,6 +505,10 @@ class _Run(object):
         self.journals = {}
         self.roots = []
         self.pending = []  # StagedSession objects copied into staging, waiting for the shared syncfs
+        # Batched or not, decided once: with syncfs, staged sessions are flushed together by one syncfs and
+        # their commits made durable by another (``_flush``); without it, every session is flushed, committed
+        # and fsynced on its own (``StagedSession._swap_in``).
+        self.batched = bool(settings.use_syncfs)
         self.done = set()  # sessions migrated or repaired by this run (raw names)
         self.repairs = []  # (name, renamed files) for the diff
 
@@ -552,10 +561,7 @@ class _Run(object):
                     continue
                 if staged is None:
                     continue
-                self.pending.append(staged)
-                if (not self.settings.use_syncfs or len(self.pending) >= SYNC_BATCH_SESSIONS
-                        or sum(item.files for item in self.pending) >= SYNC_BATCH_FILES):
-                    self._flush()
+                self._queue(staged)
             self._flush()
             self._repair_pass()
             self._flush()
@@ -614,9 +620,7 @@ class _Run(object):
                 self.session_error(name, exc)
                 continue
             if staged is not None:
-                self.pending.append(staged)
-                if not self.settings.use_syncfs or len(self.pending) >= SYNC_BATCH_SESSIONS:
-                    self._flush()
+                self._queue(staged)
 
     def _needs_repair(self, name, beside):
         """True when the session would keep a different set of names once normalised (metadata only)."""
@@ -776,6 +780,13 @@ class _Run(object):
             self.result['invalid'].append({'name': cand.name, 'path': cand.path, 'reason': problem})
         return None
 
+    def _queue(self, staged):
+        """Add a staged session to the batch; flush the batch when it is full, or at once when not batched."""
+        self.pending.append(staged)
+        if (not self.batched or len(self.pending) >= SYNC_BATCH_SESSIONS
+                or sum(item.files for item in self.pending) >= SYNC_BATCH_FILES):
+            self._flush()
+
     def _flush(self):
         """Flush the staged copies of several sessions with ONE ``syncfs``, commit each, then make the commits of
         plain copies durable with one more ``syncfs`` (moves and replacements are flushed at once by their own
@@ -788,7 +799,7 @@ class _Run(object):
         batch, self.pending = self.pending, []
         if not batch:
             return
-        use_syncfs = self.settings.use_syncfs
+        use_syncfs = self.batched
         try:
             if use_syncfs:
                 try:
@@ -1089,7 +1100,7 @@ class StagedSession(object):
             os.rename(STAGED_CREDS, self.creds, src_dir_fd=new_fd, dst_dir_fd=new_fd)
             top = self.plan.dirs[0].st  # the rename touched the directory: its time is the legacy one again
             os.utime(new_fd, ns=(top.st_atime_ns, top.st_mtime_ns))
-            durable_now = run.move or not run.settings.use_syncfs
+            durable_now = run.move or not run.batched
             if durable_now:
                 os.fsync(new_fd)
         finally:

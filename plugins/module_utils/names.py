@@ -38,3 +38,8 @@ def check_session_name(name):
     if problem is not None:
         raise ValueError('Invalid session name %r: it %s. Use the bare tenant/session directory name, '
                          'for example 7afd5398-97c3-11eb-a990-f23c917564d6.' % (name, problem))
+
+
+def bad_names(names):
+    """The entries of ``names`` that are not safe session names (``name_problem``), as given."""
+    return [name for name in names if name_problem(name) is not None]

@@ -78,22 +78,43 @@ def absolute_path_problem(path, option):
     return None
 
 
+def normalised_root_problem(path, option):
+    """Why ``path`` is not a normalised absolute path (no ``.``/``..`` components, no NUL), or None; then
+    ``sessions_root_problem``."""
+    if (not isinstance(path, str) or not path.startswith('/') or '\x00' in path
+            or re.search(r'/\.\.?/', '/' + path + '/')):
+        return ('%s %r is not a normalised absolute path. Give an absolute path without \'.\' or \'..\' components, '
+                'for example /home/RubyManager/web/whatsapp.rubymanager.app/sessions.' % (option, path))
+    problem = sessions_root_problem(path, option)
+    if problem:
+        return '%s; the role would take ownership of it and everything in it.' % problem
+    return None
+
+
 def inside(path, parent):
     """True when normalised absolute ``path`` is ``parent`` or below it."""
     path, parent = os.path.normpath(path), os.path.normpath(parent)
     return path == parent or path.startswith(parent.rstrip('/') + '/')
 
 
+def octal_mode(value, option):
+    """An octal mode string (3 or 4 digits, or 4 with a leading 0) -> int; RuleError naming ``option``."""
+    text = str(value).strip()
+    if not re.match(r'^0?[0-7]{3,4}$', text):
+        raise RuleError('%s is %r, which is not an octal mode: it must be an octal mode string like "0640" or '
+                        '"2750" (quote it in YAML; an unquoted 0750 is read as the number 488)' % (option, str(value)))
+    return int(text, 8)
+
+
 def parse_mode(value, option, kind):
-    """Octal string such as ``'2750'`` / ``'0640'`` -> int, for ``kind`` ``'dir'`` or ``'file'``.
+    """Octal string such as ``'2750'`` / ``'0640'`` -> int, for ``kind`` ``'dir'`` or ``'file'``. One rule for
+    session_migrate's ``dir_mode``/``file_mode`` and the session_storage role's ``session_storage_tenant_mode``
+    (tenant directories are session directories).
 
     Modes giving anything to others (world) are refused; a file mode with setuid, setgid, sticky or any
     execute bit is refused (session files are data)."""
+    mode = octal_mode(value, option)
     text = str(value).strip()
-    if not re.match(r'^0?[0-7]{3,4}$', text):
-        raise RuleError('%s must be an octal mode string like "0640" or "2750" (quote it in YAML), got %r'
-                        % (option, value))
-    mode = int(text, 8)
     if mode & 0o007:
         raise RuleError('%s %r gives permissions to others (world); session credentials must never be '
                         'world-accessible. Use something like "0640"/"2750"%s'
@@ -107,23 +128,55 @@ def parse_mode(value, option, kind):
     return mode
 
 
-def resolve_id(value, what):
-    """uid (``what='owner'``) or gid (``'group'``) of a name or numeric id that exists on this host."""
+def resolve_id_with(value, what, by_name, by_id, option=None):
+    """The rule for owners and groups, over any user/group database: ``value`` is a name, or else a numeric id,
+    that exists. ``by_name(text)`` returns the id of a name or None; ``by_id(number)`` whether the id exists.
+    ``option`` names the setting in the message (default: ``what``)."""
     text = str(value).strip()
-    by_name, by_id = ((pwd.getpwnam, pwd.getpwuid) if what == 'owner' else (grp.getgrnam, grp.getgrgid))
-    try:
-        entry = by_name(text)
-        return entry[2]
-    except KeyError:
-        pass
-    if text.isdigit():
-        try:
-            by_id(int(text))
-            return int(text)
-        except (KeyError, OverflowError):
-            pass
+    found = by_name(text) if text else None
+    if found is not None:
+        return found
+    if text.isdigit() and by_id(int(text)):
+        return int(text)
     raise RuleError('%s %r does not exist on this host (neither as a name nor as a numeric id); create it first '
-                    'or set the %s option' % (what, text, what))
+                    'or set the %s option' % (option or what, text, option or what))
+
+
+def _local_lookup(what):
+    by_name, by_id = ((pwd.getpwnam, pwd.getpwuid) if what == 'owner' else (grp.getgrnam, grp.getgrgid))
+
+    def name(text):
+        try:
+            return by_name(text)[2]
+        except KeyError:
+            return None
+
+    def number(num):
+        try:
+            by_id(num)
+            return True
+        except (KeyError, OverflowError):
+            return False
+    return name, number
+
+
+def resolve_id(value, what, option=None):
+    """uid (``what='owner'``) or gid (``'group'``) of a name or numeric id that exists on this host."""
+    return resolve_id_with(value, what, *_local_lookup(what), option=option)
+
+
+def getent_id(entries, value, what, option=None):
+    """``resolve_id`` over the facts ``ansible.builtin.getent`` returned for key ``value`` (``getent_passwd`` or
+    ``getent_group``: ``{name: [password, id, ...]}``, the name mapped to None when not found). getent looks a
+    numeric key up as an id, so a numeric id that exists is found under its name."""
+    entries = dict((key, item) for key, item in (entries or {}).items() if item)
+
+    def name(text):
+        return int(entries[text][1]) if text in entries else None
+
+    def number(num):
+        return any(int(item[1]) == num for item in entries.values())
+    return resolve_id_with(value, what, name, number, option=option)
 
 
 def resolve_owner(owner, group):

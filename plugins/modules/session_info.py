@@ -79,6 +79,15 @@ options:
         can reach, as problems.
     type: bool
     default: true
+  creds_only:
+    description:
+      - Read only each session's creds file and the names at the top of its folder, never the trees below. A
+        fast inventory of which sessions exist and which have valid creds (such as the view before a
+        deployment). RV(sessions[].files) and RV(sessions[].bytes) are then null, and nothing but the creds
+        files is checked (no ownership, world-readable, special file, stray creds or backslash name checks;
+        O(check_ownership) is ignored).
+    type: bool
+    default: false
   service_unit:
     description:
       - The gateway's systemd unit (C(.service) is added when there is no suffix). When set, the module reads
@@ -172,10 +181,10 @@ sessions:
       description: Modification time of the creds file (UTC, ISO 8601), or null.
       type: str
     files:
-      description: Number of regular files in the session directory, recursively.
+      description: Number of regular files in the session directory, recursively; null with O(creds_only=true).
       type: int
     bytes:
-      description: Total size of those files.
+      description: Total size of those files; null with O(creds_only=true).
       type: int
     problems:
       description: Problems found in this session.
@@ -316,6 +325,7 @@ def main():
             owner=dict(type='str', default='www-data'),
             group=dict(type='str', default='www-data'),
             check_ownership=dict(type='bool', default=True),
+            creds_only=dict(type='bool', default=False),
             service_unit=dict(type='str'),
             service_env_var=dict(type='str', default='WHATSAPP_SESSIONS_ROOT'),
         ),
@@ -329,9 +339,11 @@ def main():
     try:
         for name in params['sessions'] or []:
             check_session_name(name)
-        ids = resolve_owner(params['owner'], params['group']) if params['check_ownership'] else None
+        check = params['check_ownership'] and not params['creds_only']
+        ids = resolve_owner(params['owner'], params['group']) if check else None
         result = audit(params['path'], params['legacy_roots'], get_layout(params['layout']),
-                       creds_file=params['creds_file'], ids=ids, names=params['sessions'])
+                       creds_file=params['creds_file'], ids=ids, names=params['sessions'],
+                       creds_only=params['creds_only'])
     except (ValueError, SetupError, AuditError) as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:

@@ -31,12 +31,13 @@ options:
     required: true
   owner:
     description:
-      - User name (or numeric uid) that should own everything below O(path).
+      - User name, or numeric uid, that should own everything below O(path). It must exist on the host (a name is
+        looked up first, then a numeric id); the same rule as session_migrate and the session_storage role.
     type: str
     required: true
   group:
     description:
-      - Group name (or numeric gid) that everything below O(path) should belong to.
+      - Group name, or numeric gid, that everything below O(path) should belong to. It must exist on the host.
     type: str
     required: true
 attributes:
@@ -91,24 +92,14 @@ left_alone:
   sample: ["tenant-a/x.json: has 2 hard links, so it may also live outside the root; not re-owned"]
 '''
 
-import grp
 import os
-import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.pyversion import python_problem
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.ownership import (
     OwnershipError, fix_ownership)
-
-
-def resolve_id(value, database, kind):
-    """Return the numeric id of a user or group name (or numeric string), raising ValueError when unknown."""
-    try:
-        return database.getpwnam(value).pw_uid if kind == 'owner' else database.getgrnam(value).gr_gid
-    except KeyError:
-        if value.isdigit():
-            return int(value)
-    raise ValueError('%s %r does not exist on this host; create it first or set the right name' % (kind, value))
+from ansible_collections.rubymanager.session_persistence.plugins.module_utils.rules import (
+    RuleError, resolve_owner)
 
 
 def main():
@@ -127,12 +118,11 @@ def main():
     path = module.params['path']
     result = dict(changed=False, path=path, checked=0, reowned=0, sample=[], left_alone=[])
     try:
-        uid = resolve_id(module.params['owner'], pwd, 'owner')
-        gid = resolve_id(module.params['group'], grp, 'group')
+        uid, gid = resolve_owner(module.params['owner'], module.params['group'])
         if module.check_mode and not os.path.lexists(path):
             module.exit_json(msg='%s does not exist yet; nothing to re-own' % path, **result)
         report = fix_ownership(path, uid, gid, check_mode=module.check_mode)
-    except (ValueError, OwnershipError) as exc:
+    except (RuleError, OwnershipError) as exc:
         module.fail_json(msg=str(exc), **result)
 
     for line in report.skipped:

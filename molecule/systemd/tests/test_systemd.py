@@ -27,6 +27,8 @@ UNITS = {
     'gw-plain': (ROOT, [], 'no', {'other_home': 'visible', 'shared_home': 'writable'}),
     'gw-srv': (SRV_ROOT, ['ReadWritePaths=' + SRV_ROOT], 'yes',
                {'other_home': 'hidden', 'home_listing': 'denied', 'shared_home': 'no-access'}),
+    # ReadOnlyPaths=/home: the deeper ReadWritePaths= wins; the rest of /home stays read-only.
+    'gw-home-ropaths': (ROOT, ['ReadWritePaths=' + ROOT], 'no', {'other_home': 'visible', 'shared_home': 'read-only'}),
 }
 SANDBOX_KEYS = ('ProtectHome=', 'TemporaryFileSystem=', 'BindPaths=', 'ReadWritePaths=', 'ProtectSystem=')
 

@@ -87,11 +87,24 @@ def test_argument_spec_matches_documentation():
     doc = yaml.safe_load(session_info.DOCUMENTATION)
     assert doc['module'] == 'session_info' and doc['version_added'] == '0.1.0' and doc['author']
     assert set(doc['options']) == {'path', 'legacy_roots', 'sessions', 'layout', 'creds_file', 'owner', 'group',
-                                   'check_ownership', 'service_unit', 'service_env_var'}
+                                   'check_ownership', 'creds_only', 'service_unit', 'service_env_var'}
     returned = yaml.safe_load(session_info.RETURN)
     assert set(returned) == {'sessions_root', 'exists', 'sessions', 'legacy_sessions', 'legacy_only',
                              'legacy_roots', 'problems', 'summary', 'service'}
     yaml.safe_load(session_info.EXAMPLES)
+
+
+def test_creds_only_reports_the_same_sessions_without_the_trees(tmp_path, tree):
+    data, root, legacy, args = tree
+    full = run_module(tmp_path, args)
+    fast = run_module(tmp_path, dict(args, creds_only=True))
+    assert not fast.get('failed') and fast['changed'] is False
+    keys = ('name', 'creds_present', 'creds_valid', 'creds_problem')
+    for kind in ('sessions', 'legacy_sessions'):
+        assert [tuple(s[k] for k in keys) for s in fast[kind]] == [tuple(s[k] for k in keys) for s in full[kind]]
+    assert fast['legacy_only'] == full['legacy_only']
+    good = dict((s['name'], s) for s in fast['sessions'])['good']
+    assert good['files'] is None and good['bytes'] is None and good['problems'] == []
 
 
 def test_module_reports_the_tree(tmp_path, tree):
