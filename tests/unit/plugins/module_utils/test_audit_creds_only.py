@@ -23,9 +23,10 @@ def inventory(result):
                 for key in ('sessions', 'legacy_sessions')), result['legacy_only'], result['exists']
 
 
-def test_creds_only_gives_the_same_inventory_without_walking_the_trees(tmp_path, monkeypatch):
-    root = mkdir(tmp_path / 'sessions')
-    legacy = mkdir(tmp_path / 'legacy')
+def test_creds_only_gives_the_same_inventory_without_walking_the_trees(reachable_tmp, monkeypatch):
+    # reachable by others: a world-readable file there is a real problem (the full pass reports it)
+    root = mkdir(os.path.join(reachable_tmp, 'sessions'))
+    legacy = mkdir(os.path.join(reachable_tmp, 'legacy'))
     make_session(root, 'ok')
     make_session(root, 'empty-creds', creds=b'')
     make_session(root, 'no-creds', creds=None)          # key folders but no creds: the gateway asks for a QR
@@ -35,7 +36,9 @@ def test_creds_only_gives_the_same_inventory_without_walking_the_trees(tmp_path,
     make_session(legacy, 'ok')
     make_session(legacy, 'legacy-only')
     make_session(legacy, 'broken', creds=b'[]')
-    os.chmod(os.path.join(str(root), 'ok', 'pre-key', '0.json'), 0o644)  # a problem only the full pass sees
+    for path in (str(root), os.path.join(str(root), 'ok'), os.path.join(str(root), 'ok', 'pre-key')):
+        os.chmod(path, 0o2755)                             # traversable by others ...
+    os.chmod(os.path.join(str(root), 'ok', 'pre-key', '0.json'), 0o644)  # ... a problem only the full pass sees
     full = audit(str(root), [str(legacy)], BAILEYS_CSHARP, ids=IDS, now=NOW)
 
     walked = []

@@ -138,7 +138,7 @@ def test_the_four_kinds_of_dropin(settings, access, lines):
     assert plan['access'] == access
     text = render(plan, HOME_ROOT)
     service = text.split('[Service]\n', 1)[1].splitlines()
-    assert service == ['Environment=%s=%s' % (ENV, HOME_ROOT)] + lines
+    assert service == ['UMask=0027', 'Environment=%s=%s' % (ENV, HOME_ROOT)] + lines
 
 
 def test_restart_pending():
