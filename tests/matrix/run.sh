@@ -34,7 +34,8 @@ echo "   role and modules ok"
 # The migrate playbook with a machine-readable report: written, right, and not `changed` on a re-run.
 mig=(ansible-playbook -i localhost, -c local rubymanager.session_persistence.migrate -e target=localhost
      -e "session_storage_root=${work}/tree/web/sessions" -e "session_storage_owner=${user}"
-     -e "session_storage_group=${group}" -e "{\"session_migrate_legacy_roots\": [\"${work}/tree/legacy\"]}")
+     -e "session_storage_group=${group}" -e "{\"session_migrate_legacy_roots\": [\"${work}/tree/legacy\"]}"
+     -e "session_migrate_state_dir=${work}/state")
 mkdir -p "${work}/tree/legacy/tenant-c"
 echo '{"me": {"id": "3@s.whatsapp.net"}}' > "${work}/tree/legacy/tenant-c/tenant-c_creds.json"
 ANSIBLE_SHOW_CUSTOM_STATS=true "${mig[@]}" -e "migrate_report=${work}/first.json" > "${work}/migrate1.log" \
