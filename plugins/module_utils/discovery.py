@@ -186,10 +186,10 @@ def find_candidates(roots, layout, creds_file=None, names=None, dest=None, skipp
             continue
         try:
             if names is not None:
-                entries = [(name, _lstat_quiet(root_fd, name)) for name in names]
+                entries = [(name, lstat_at(root_fd, name)) for name in names]
             for name, st in entries:
                 if st is None and names is None:
-                    st = _lstat_quiet(root_fd, name)
+                    st = lstat_at(root_fd, name)
                 if st is None:
                     continue
                 path = os.path.join(root.path, name)
@@ -216,7 +216,7 @@ def find_candidates(roots, layout, creds_file=None, names=None, dest=None, skipp
                         if names is not None or looks:
                             _skip(skipped, warnings, path, '%s; never copied or moved' % why)
                         continue
-                creds_st = _stat_at(root_fd, os.path.join(name, creds))
+                creds_st = lstat_at(root_fd, os.path.join(name, creds))
                 if creds_st is None and names is None:
                     continue
                 found.setdefault(name, []).append(Candidate(name, root, path, creds, creds_st, layout))
@@ -231,16 +231,6 @@ def _skip(skipped, warnings, path, reason):
     warnings.append('%s: %s' % (display(path), reason))
 
 
-def _lstat_quiet(dir_fd, name):
-    """lstat of ``name`` in ``dir_fd``; None when it does not exist or can not exist (name too long)."""
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
-            return None
-        raise
-
-
 def _looks_like_session(root_fd, name, layout, creds_file, st):
     """True when directory (or symlink) ``name`` holds something a gateway writes: a creds-like file
     (``*creds.json``) or a key-store folder. Used only to decide whether a directory that is skipped is worth a
@@ -249,7 +239,7 @@ def _looks_like_session(root_fd, name, layout, creds_file, st):
         creds = creds_filename(layout, name, creds_file)
     except ValueError:
         creds = None
-    if creds and _stat_at(root_fd, os.path.join(name, creds)) is not None:
+    if creds and lstat_at(root_fd, os.path.join(name, creds)) is not None:
         return True
     if stat.S_ISLNK(st.st_mode):
         return False
@@ -268,16 +258,6 @@ def _looks_like_session(root_fd, name, layout, creds_file, st):
     finally:
         os.close(fd)
     return False
-
-
-def _stat_at(root_fd, relpath):
-    """lstat of ``relpath`` below the open legacy root (metadata only); None when it does not exist."""
-    try:
-        return os.stat(relpath, dir_fd=root_fd, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
-            return None
-        raise
 
 
 def order_candidates(candidates, prefer='first'):
@@ -328,7 +308,7 @@ def dest_state(dest_fd, name, creds, layout):
     """
     if dest_fd is None:
         return DestState(ABSENT, None, None, None)
-    st = _lstat_quiet(dest_fd, name)
+    st = lstat_at(dest_fd, name)
     if st is None:
         return DestState(ABSENT, None, None, None)
     if not stat.S_ISDIR(st.st_mode):
@@ -336,10 +316,10 @@ def dest_state(dest_fd, name, creds, layout):
     fd = open_dir(name, dir_fd=dest_fd)
     try:
         pending, creds_name = None, creds
-        creds_st = _lstat_quiet(fd, creds)
+        creds_st = lstat_at(fd, creds)
         if creds_st is None:
             for alt in (STAGED_CREDS, REPLACED_CREDS):
-                alt_st = _lstat_quiet(fd, alt)
+                alt_st = lstat_at(fd, alt)
                 if alt_st is not None and stat.S_ISREG(alt_st.st_mode):
                     creds_st, pending, creds_name = alt_st, alt, alt
                     break
@@ -402,10 +382,10 @@ def other_layout_sessions(dir_fd, dir_path, layout, creds_file=None, names=None)
         st = lstat_at(dir_fd, name)
         if st is None or not stat.S_ISDIR(st.st_mode):
             continue
-        if _stat_at(dir_fd, os.path.join(name, creds_filename(layout, name, creds_file))) is not None:
+        if lstat_at(dir_fd, os.path.join(name, creds_filename(layout, name, creds_file))) is not None:
             continue
         for other in others:
-            other_st = _stat_at(dir_fd, os.path.join(name, creds_filename(other, name)))
+            other_st = lstat_at(dir_fd, os.path.join(name, creds_filename(other, name)))
             if other_st is not None and stat.S_ISREG(other_st.st_mode):
                 found.append((other.name, os.path.join(dir_path, name)))
                 break

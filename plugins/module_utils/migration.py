@@ -668,11 +668,11 @@ class _Run(object):
             if name.startswith('.') or discovery.name_skip_reason(name, self.layout, self.options.creds_file):
                 continue
             creds = self.creds(name)
-            if lstat_at(self.dest_fd, name) is None or _lstat_below(self.dest_fd, name, creds) is not None:
+            if lstat_at(self.dest_fd, name) is None or lstat_at(self.dest_fd, os.path.join(name, creds)) is not None:
                 continue
             for pending, action in ((STAGED_CREDS, 'finished an interrupted commit'),
                                     (REPLACED_CREDS, 'rolled back an interrupted replacement')):
-                st = _lstat_below(self.dest_fd, name, pending)
+                st = lstat_at(self.dest_fd, os.path.join(name, pending))
                 if st is None or not stat.S_ISREG(st.st_mode):
                     continue
                 if not self.check:
@@ -903,16 +903,6 @@ class _Run(object):
         self.result['changed'] = True
         if not self.check:
             self.state.drop_journal(self.dest_real, name)
-
-
-def _lstat_below(dir_fd, name, child):
-    """lstat of ``<name>/<child>`` below ``dir_fd`` (metadata only); None when missing."""
-    try:
-        return os.stat(os.path.join(name, child), dir_fd=dir_fd, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
-            return None
-        raise
 
 
 def _is_empty_dir(parent_fd, name):

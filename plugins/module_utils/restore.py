@@ -43,8 +43,8 @@ from ansible_collections.rubymanager.session_persistence.plugins.module_utils.ba
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.layouts import (
     DEFAULT_LAYOUT, MAX_CREDS_BYTES, get_layout)
 from ansible_collections.rubymanager.session_persistence.plugins.module_utils.safecopy import (
-    CREATE_FLAGS, LockTimeout, SessionError, acquire_lock, fault_point, kind_of, lstat_at, open_dir, read_file_at,
-    rmtree_at, syncfs_available)
+    CREATE_FLAGS, LockTimeout, SessionError, acquire_lock, fault_point, kind_of, libc_function, lstat_at, open_dir,
+    read_file_at, rmtree_at, syncfs_available)
 
 DEFAULT_STATE_DIR = '/var/lib/rubymanager/session_persistence'
 LOCK_NAME = 'session_migrate.lock'
@@ -67,37 +67,14 @@ class RestoreFailed(Exception):
 # ----------------------------------------------------------------------------------------------------------
 # small helpers
 
-_EXCHANGE = []
-
-
-def _exchange_function():
-    if not _EXCHANGE:
-        func = None
-        try:
-            import ctypes
-            libc = ctypes.CDLL(None, use_errno=True)
-            candidate = getattr(libc, 'renameat2', None)
-            if candidate is not None:
-                candidate.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-                candidate.restype = ctypes.c_int
-
-                def func(dir_fd, first, second):
-                    if candidate(dir_fd, os.fsencode(first), dir_fd, os.fsencode(second), RENAME_EXCHANGE) != 0:
-                        err = ctypes.get_errno()
-                        raise OSError(err, os.strerror(err))
-        except Exception:  # pylint: disable=broad-except
-            func = None
-        _EXCHANGE.append(func)
-    return _EXCHANGE[0]
-
 
 def exchange(dir_fd, first, second):
     """Swap the entries ``first`` and ``second`` of ``dir_fd`` atomically; False when the system cannot."""
-    func = _exchange_function()
+    func = libc_function('renameat2', 'c_int', 'c_char_p', 'c_int', 'c_char_p', 'c_uint')
     if func is None:
         return False
     try:
-        func(dir_fd, first, second)
+        func(dir_fd, os.fsencode(first), dir_fd, os.fsencode(second), RENAME_EXCHANGE)
     except OSError as exc:
         if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             return False

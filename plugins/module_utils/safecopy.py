@@ -143,11 +143,12 @@ def open_dir(path, dir_fd=None, follow=False):
 
 
 def lstat_at(dir_fd, name):
-    """lstat ``name`` inside ``dir_fd``; None when it does not exist."""
+    """lstat ``name`` (a name or a relative path, its last component not followed) inside ``dir_fd``; None when it
+    does not exist or cannot exist (a component is not a directory or is a symlink, the name is too long)."""
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
             return None
         raise
 
@@ -195,28 +196,33 @@ def fsync_dir(fd):
     os.fsync(fd)
 
 
-_SYNCFS = []
+_LIBC = {}
 
 
-def _syncfs_function():
-    if not _SYNCFS:
+def libc_function(name, *argtypes):
+    """The C library's ``name`` (``argtypes``: ctypes type names, the result an int) as a Python function that
+    raises OSError when it returns non-zero; None when this system has no such function. Looked up once."""
+    if name not in _LIBC:
         func = None
         try:
             import ctypes
-            libc = ctypes.CDLL(None, use_errno=True)
-            candidate = getattr(libc, 'syncfs', None)
+            candidate = getattr(ctypes.CDLL(None, use_errno=True), name, None)
             if candidate is not None:
-                candidate.argtypes = [ctypes.c_int]
+                candidate.argtypes = [getattr(ctypes, argtype) for argtype in argtypes]
                 candidate.restype = ctypes.c_int
 
-                def func(fd):
-                    if candidate(fd) != 0:
+                def func(*args):
+                    if candidate(*args) != 0:
                         err = ctypes.get_errno()
                         raise OSError(err, os.strerror(err))
         except Exception:  # pylint: disable=broad-except
             func = None
-        _SYNCFS.append(func)
-    return _SYNCFS[0]
+        _LIBC[name] = func
+    return _LIBC[name]
+
+
+def _syncfs_function():
+    return libc_function('syncfs', 'c_int')
 
 
 def syncfs_available():

@@ -6,11 +6,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import grp
-import hashlib
 import json
 import os
 import pwd
-import stat
+
+from ansible_collections.rubymanager.session_persistence.tests.unit.plugins.module_utils.faultlib import (
+    tree_state)
 
 IS_ROOT = os.geteuid() == 0
 
@@ -55,27 +56,6 @@ def make_session(root, name, prekeys=5, mtime=1700000000, creds=None):
         path = os.path.join(top, rel) if rel else top
         os.utime(path, ns=(mtime * 10 ** 9 + 7, mtime * 10 ** 9 + 7))
     return top
-
-
-def tree_state(path, ctime=True):
-    """{relative path: (type, mode, uid, gid, size, mtime_ns, [ctime_ns, inode,] sha256)} of everything below
-    ``path`` (links not followed): equal before and after only when nothing changed there."""
-    result = {}
-    path = str(path)
-    if not os.path.lexists(path):
-        return result
-    for dirpath, dirnames, filenames in os.walk(path):
-        for entry in ['.'] + dirnames + filenames:
-            full = os.path.normpath(os.path.join(dirpath, entry))
-            st = os.lstat(full)
-            digest = None
-            if stat.S_ISREG(st.st_mode):
-                with open(full, 'rb') as handle:
-                    digest = hashlib.sha256(handle.read()).hexdigest()
-            extra = (st.st_ctime_ns, st.st_ino) if ctime else ()
-            result[os.path.relpath(full, path)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid,
-                                                   st.st_gid, st.st_size, st.st_mtime_ns) + extra + (digest,)
-    return result
 
 
 def content_state(path):

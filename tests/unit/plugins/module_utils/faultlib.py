@@ -299,9 +299,10 @@ def journals(dest):
     return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
 
-def tree_state(path):
-    """{relative path: (type, mode, uid, gid, size, mtime, ctime, inode, sha256)} of everything below ``path``:
-    equal before and after a run only when the run changed nothing there."""
+def tree_state(path, ctime=True):
+    """{relative path: (type, mode, uid, gid, size, mtime, [ctime, inode,] sha256)} of everything below ``path``
+    (links not followed): equal before and after a run only when the run changed nothing there. ``ctime=False``
+    leaves out what a copy cannot keep (ctime and inode)."""
     result = {}
     path = str(path)
     for dirpath, dirnames, filenames in os.walk(path):
@@ -312,7 +313,7 @@ def tree_state(path):
             if stat.S_ISREG(st.st_mode):
                 with open(full, 'rb') as handle:
                     digest = hashlib.sha256(handle.read()).hexdigest()
+            extra = (st.st_ctime_ns, st.st_ino) if ctime else ()
             result[os.path.relpath(full, path)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid,
-                                                   st.st_gid, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                                                   st.st_ino, digest)
+                                                   st.st_gid, st.st_size, st.st_mtime_ns) + extra + (digest,)
     return result
